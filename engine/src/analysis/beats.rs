@@ -1,0 +1,91 @@
+//! Beat tracking by dynamic programming over the whole song (Ellis 2007), with the
+//! expected beat period taken from the local tempo curve so the grid follows tempo changes.
+//!
+//! Each frame's score is its onset strength plus the best score of a predecessor between
+//! half and twice the local period back, minus a penalty on the squared log-deviation of
+//! the interval from that period. Backtracking from the best final frame gives the globally
+//! best beat sequence: a beat is placed where the evidence for the whole grid is best, not
+//! where one onset happens to be loud.
+
+/// Weight of the squared log-deviation from the local period (Ellis's "tightness").
+pub const TIGHTNESS: f64 = 300.0;
+
+/// Beat frames of a normalised onset envelope given the local period (frames) per frame.
+pub fn track(onset: &[f32], local_period: &[f64]) -> Vec<usize> {
+    let n = onset.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let tight = std::env::var("TUNE_T").ok().and_then(|v| v.parse().ok()).unwrap_or(TIGHTNESS);
+    let mut score = vec![0.0f64; n];
+    let mut back: Vec<Option<usize>> = vec![None; n];
+    for t in 0..n {
+        let period = local_period.get(t).copied().unwrap_or(1.0).max(1.0);
+        let far = (2.0 * period).round() as usize;
+        let near = ((0.5 * period).round() as usize).max(1);
+        let mut best: Option<(usize, f64)> = None;
+        if t >= near {
+            for p in t.saturating_sub(far)..=(t - near) {
+                let dev = ((t - p) as f64 / period).ln();
+                let v = score[p] - tight * dev * dev;
+                if best.is_none_or(|(_, b)| v > b) {
+                    best = Some((p, v));
+                }
+            }
+        }
+        let (link, prev) = match best {
+            Some((p, v)) if v > 0.0 => (Some(p), v),
+            _ => (None, 0.0),
+        };
+        score[t] = f64::from(onset[t]) + prev;
+        back[t] = link;
+    }
+    // The chain ends at the best-scoring frame within the last local period and a half.
+    let tail_period = local_period.last().copied().unwrap_or(1.0).max(1.0);
+    let tail = n.saturating_sub((1.5 * tail_period).round() as usize);
+    let mut t = (tail..n).max_by(|a, b| score[*a].total_cmp(&score[*b])).unwrap_or(n - 1);
+    let mut beats = vec![t];
+    while let Some(p) = back[t] {
+        beats.push(p);
+        t = p;
+    }
+    beats.reverse();
+    beats
+}
+
+/// Removes leading and trailing beats that fall in silence (`active[frame]` false), so a
+/// song's silent lead-in and tail carry no beats.
+pub fn trim_silent(beats: &[usize], active: &[bool]) -> Vec<usize> {
+    let is_active = |b: &usize| active.get(*b).copied().unwrap_or(false);
+    let first = beats.iter().position(is_active);
+    let last = beats.iter().rposition(is_active);
+    match (first, last) {
+        (Some(f), Some(l)) => beats[f..=l].to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// Mean observation at the beats (the best of ±1 frame): how strongly a grid sits on onsets.
+pub fn grid_strength(onset: &[f32], beats: &[usize]) -> f64 {
+    if beats.is_empty() {
+        return 0.0;
+    }
+    let at = |f: usize| onset[f.saturating_sub(1)..(f + 2).min(onset.len())].iter().copied().fold(0.0f32, f32::max);
+    beats.iter().map(|&f| f64::from(at(f))).sum::<f64>() / beats.len() as f64
+}
+
+/// Share by which the off-beat evidence must exceed the on-beat evidence before the grid
+/// is moved by half a beat.
+const OFFBEAT_MARGIN: f64 = 1.25;
+
+/// Moves the grid by half a beat when the bass onsets sit between the beats rather than on
+/// them (a tracker locked to a syncopated part or to hi-hats on the "and").
+pub fn fix_offbeat(beats: &[usize], bass_onset: &[f32], onset: &[f32]) -> Vec<usize> {
+    if beats.len() < 4 {
+        return beats.to_vec();
+    }
+    let mids: Vec<usize> = beats.windows(2).map(|w| (w[0] + w[1]) / 2).collect();
+    let on = grid_strength(bass_onset, &beats[1..]) + 0.5 * grid_strength(onset, &beats[1..]);
+    let off = grid_strength(bass_onset, &mids) + 0.5 * grid_strength(onset, &mids);
+    if off > std::env::var("TUNE_OM").ok().and_then(|v| v.parse().ok()).unwrap_or(OFFBEAT_MARGIN) * on { mids } else { beats.to_vec() }
+}

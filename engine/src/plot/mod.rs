@@ -1,0 +1,80 @@
+//! Pictures: the waveform with the beat grid, bars and phrases (PNG, plotters with a
+//! bundled font, since machines running Recut need not have any fonts configured).
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+use crate::analysis::Analysis;
+use crate::audio::Audio;
+use crate::error::{Error, Result};
+
+/// Picture width in pixels.
+pub const WIDTH_PX: u32 = 1600;
+/// Picture height in pixels.
+pub const HEIGHT_PX: u32 = 400;
+/// DejaVu Sans (see `assets/fonts/DejaVuSans.LICENSE`).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The bundled font is known good; a failure would only leave labels undrawn.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Peak envelope: (min, max) of the mono mix in `columns` equal slices.
+pub fn envelope(audio: &Audio, columns: usize) -> Vec<(f32, f32)> {
+    let mono = audio.mono();
+    let per = (mono.len() / columns.max(1)).max(1);
+    mono.chunks(per)
+        .map(|c| c.iter().fold((0.0f32, 0.0f32), |(lo, hi), s| (lo.min(*s), hi.max(*s))))
+        .collect()
+}
+
+/// Draws the waveform with phrases (alternating shaded bands), bar lines and beats.
+pub fn plot_analysis(path: &Path, audio: &Audio, analysis: &Analysis, title: &str) -> Result<()> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_owned(), reason: e.to_string() };
+    let root = BitMapBackend::new(path, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let duration = analysis.duration_s.max(1e-3);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(0.0..duration, -1.0f64..1.0f64)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("seconds")
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let beat_end = |b: usize| analysis.beats.get(b).copied().unwrap_or(duration);
+    for (k, p) in analysis.phrases.iter().enumerate() {
+        let colour = if k % 2 == 0 { RGBColor(225, 236, 250) } else { RGBColor(250, 238, 220) };
+        let (x0, x1) = (beat_end(p.start), beat_end(p.end));
+        chart.draw_series(std::iter::once(Rectangle::new([(x0, -1.0), (x1, 1.0)], colour.filled()))).map_err(|e| err(&e))?;
+    }
+    let env = envelope(audio, WIDTH_PX as usize);
+    let dt = duration / env.len().max(1) as f64;
+    chart
+        .draw_series(env.iter().enumerate().map(|(i, (lo, hi))| {
+            let x = i as f64 * dt;
+            PathElement::new(vec![(x, f64::from(*lo)), (x, f64::from(*hi))], RGBColor(60, 60, 60))
+        }))
+        .map_err(|e| err(&e))?;
+    let is_down: std::collections::HashSet<usize> = analysis.downbeats.iter().copied().collect();
+    chart
+        .draw_series(analysis.beats.iter().enumerate().map(|(i, t)| {
+            let (style, h) = if is_down.contains(&i) { (RED.stroke_width(2), 1.0) } else { (BLUE.mix(0.5).stroke_width(1), 0.6) };
+            PathElement::new(vec![(*t, -h), (*t, h)], style)
+        }))
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
