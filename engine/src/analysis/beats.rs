@@ -16,7 +16,6 @@ pub fn track(onset: &[f32], local_period: &[f64]) -> Vec<usize> {
     if n == 0 {
         return Vec::new();
     }
-    let tight = std::env::var("TUNE_T").ok().and_then(|v| v.parse().ok()).unwrap_or(TIGHTNESS);
     let mut score = vec![0.0f64; n];
     let mut back: Vec<Option<usize>> = vec![None; n];
     for t in 0..n {
@@ -27,7 +26,7 @@ pub fn track(onset: &[f32], local_period: &[f64]) -> Vec<usize> {
         if t >= near {
             for p in t.saturating_sub(far)..=(t - near) {
                 let dev = ((t - p) as f64 / period).ln();
-                let v = score[p] - tight * dev * dev;
+                let v = score[p] - TIGHTNESS * dev * dev;
                 if best.is_none_or(|(_, b)| v > b) {
                     best = Some((p, v));
                 }
@@ -87,5 +86,6 @@ pub fn fix_offbeat(beats: &[usize], bass_onset: &[f32], onset: &[f32]) -> Vec<us
     let mids: Vec<usize> = beats.windows(2).map(|w| (w[0] + w[1]) / 2).collect();
     let on = grid_strength(bass_onset, &beats[1..]) + 0.5 * grid_strength(onset, &beats[1..]);
     let off = grid_strength(bass_onset, &mids) + 0.5 * grid_strength(onset, &mids);
-    if off > std::env::var("TUNE_OM").ok().and_then(|v| v.parse().ok()).unwrap_or(OFFBEAT_MARGIN) * on { mids } else { beats.to_vec() }
+    if off > OFFBEAT_MARGIN * on { mids } else { beats.to_vec() }
 }
+

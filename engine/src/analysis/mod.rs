@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 
 /// Constant latency of the onset envelope relative to the perceived beat, in seconds:
 /// subtracted from every beat time (measured on the annotated corpus).
-pub const BEAT_LATENCY_S: f64 = 0.0;
+pub const BEAT_LATENCY_S: f64 = 0.007;
 /// Fewest bars a song must have for an edit to make sense.
 pub const MIN_BARS: usize = 4;
 /// Peak level under which audio counts as silence, in dBFS.
@@ -36,8 +36,6 @@ pub const SILENCE_DBFS: f32 = -70.0;
 const EDGE_SILENCE_DBFS: f32 = -60.0;
 /// Tempo confidence under which no steady beat is found (white noise reads ≈ 0.0-0.05).
 pub const MIN_TEMPO_CONFIDENCE: f64 = 0.02;
-/// Weight of the tempo prior against grid strength when choosing between candidate periods.
-const PRIOR_EXPONENT: f64 = 1.0;
 
 /// A requested fix of the automatic grid (the correction API). Corrections apply in the
 /// order of the fields.
@@ -165,23 +163,8 @@ impl Analyzer {
                 tempogram.confidence
             )));
         }
-        // Track the beats at every candidate period and keep the grid that lands on the
-        // strongest onsets, weighed by the tempo prior: this is where octave and 3:2
-        // errors are decided, on the evidence of a whole grid rather than one peak.
-        let mut best: Option<(f64, tempo::Tempo, Vec<usize>)> = None;
-        let n_cand = std::env::var("TUNE_NC").ok().and_then(|v| v.parse().ok()).unwrap_or(99usize);
-        for &period in tempogram.candidates.iter().take(n_cand) {
-            let tempo = tempogram.tempo(period);
-            let grid = beats::track(&observation, &tempo.local_period);
-            let score = beats::grid_strength(&observation, &grid)
-                * tempo::period_prior(period, frame_rate).powf(std::env::var("TUNE_PE").ok().and_then(|v| v.parse().ok()).unwrap_or(PRIOR_EXPONENT));
-            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
-                best = Some((score, tempo, grid));
-            }
-        }
-        let Some((_, tempo, raw)) = best else {
-            return Err(Error::Analysis("no tempo candidate found".into()));
-        };
+        let tempo = tempogram.tempo();
+        let raw = beats::track(&observation, &tempo.local_period);
         let bass_onset = onset::onset_strength_bands(&spectra, 0..spectra.n_bass_bands);
         let raw = beats::fix_offbeat(&raw, &bass_onset, &observation);
         let floor = 10f32.powf(EDGE_SILENCE_DBFS / 20.0);

@@ -24,9 +24,10 @@ pub fn onset_strength_bands(s: &Spectra, bands: std::ops::Range<usize>) -> Vec<f
     let floor = peak - ONSET_RANGE_DB;
     let n_bands = bands.len().max(1) as f32;
     let mut out = vec![0.0f32; s.n_frames];
-    for t in ONSET_LAG_FRAMES..s.n_frames {
+    let lag = ONSET_LAG_FRAMES;
+    for t in lag..s.n_frames {
         let cur = s.mel_row(t);
-        let prev = s.mel_row(t - ONSET_LAG_FRAMES);
+        let prev = s.mel_row(t - lag);
         let mut acc = 0.0f32;
         for b in bands.clone() {
             let lo = b.saturating_sub(1);

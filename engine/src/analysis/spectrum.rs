@@ -226,7 +226,11 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
         }
         for (b, p) in power.iter().enumerate() {
             wsum += b as f64 * bin_hz * f64::from(*p);
-            log_sum += (f64::from(*p) + POWER_FLOOR).ln();
+        }
+        // Sum of logs as the log of products of 8 (one `ln` per 8 bins; the floor keeps
+        // each product above 1e-80, far from underflow).
+        for chunk in power.chunks(8) {
+            log_sum += chunk.iter().map(|p| f64::from(*p) + POWER_FLOOR).product::<f64>().ln();
         }
         let centroid = if total > 0.0 { wsum / total } else { 0.0 };
         let mut var = 0.0f64;
@@ -260,7 +264,7 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
         s.chroma.extend_from_slice(&chroma);
         for &(lo, hi) in &contrast_bins {
             band.clear();
-            band.extend(power[lo..hi].iter().map(|p| 10.0 * (f64::from(*p) + POWER_FLOOR).log10()));
+            band.extend(power[lo..hi].iter().map(|p| f64::from(*p) + POWER_FLOOR));
             s.contrast.push(contrast_db(&mut band) as f32);
         }
         s.rms.push(if n_real > 0 { (sum_sq / n_real as f64).sqrt() as f32 } else { 0.0 });
@@ -269,16 +273,19 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
     s
 }
 
-/// Peak minus valley of a band in dB: the mean of its top and bottom [`CONTRAST_QUANTILE`].
-fn contrast_db(band_db: &mut [f64]) -> f64 {
-    let n = band_db.len();
+/// Peak minus valley of a band in dB: the mean dB of its top and bottom
+/// [`CONTRAST_QUANTILE`] of bins. Selection runs on power (dB is monotonic in power), so
+/// only the selected bins pay for a logarithm.
+fn contrast_db(band_power: &mut [f64]) -> f64 {
+    let n = band_power.len();
     if n < 2 {
         return 0.0;
     }
+    let db = |p: &f64| 10.0 * p.log10();
     let k = ((n as f64 * CONTRAST_QUANTILE).round() as usize).clamp(1, n / 2);
-    band_db.select_nth_unstable_by(k - 1, f64::total_cmp);
-    let valley = band_db[..k].iter().sum::<f64>() / k as f64;
-    band_db.select_nth_unstable_by(n - k, f64::total_cmp);
-    let peak = band_db[n - k..].iter().sum::<f64>() / k as f64;
+    band_power.select_nth_unstable_by(k - 1, f64::total_cmp);
+    let valley = band_power[..k].iter().map(db).sum::<f64>() / k as f64;
+    band_power.select_nth_unstable_by(n - k, f64::total_cmp);
+    let peak = band_power[n - k..].iter().map(db).sum::<f64>() / k as f64;
     peak - valley
 }

@@ -12,10 +12,9 @@ pub const MIN_BPM: f64 = 40.0;
 /// Fastest tempo considered, in BPM.
 pub const MAX_BPM: f64 = 240.0;
 /// Centre of the tempo prior, in BPM.
-const PRIOR_CENTRE_BPM: f64 = 115.0;
-fn tune(name: &str, d: f64) -> f64 { std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d) }
+const PRIOR_CENTRE_BPM: f64 = 130.0;
 /// Width of the tempo prior, in octaves (standard deviation of log2 tempo).
-const PRIOR_WIDTH_OCTAVES: f64 = 0.9;
+const PRIOR_WIDTH_OCTAVES: f64 = 1.3;
 /// Tempogram window length in seconds.
 const WINDOW_S: f64 = 8.0;
 /// Tempogram hop in seconds.
@@ -59,7 +58,7 @@ fn autocorrelation(x: &[f32], max_lag: usize) -> Vec<f64> {
 /// Prior weight of a period in frames.
 fn prior(lag: f64, frame_rate: f64) -> f64 {
     let bpm = 60.0 * frame_rate / lag;
-    (-0.5 * ((bpm / tune("TUNE_PC", PRIOR_CENTRE_BPM)).log2() / tune("TUNE_PW", PRIOR_WIDTH_OCTAVES)).powi(2)).exp()
+    (-0.5 * ((bpm / PRIOR_CENTRE_BPM).log2() / PRIOR_WIDTH_OCTAVES).powi(2)).exp()
 }
 
 /// Value of `acf` at a fractional lag (linear interpolation).
@@ -79,23 +78,17 @@ fn salience(acf: &[f64], lag: f64) -> f64 {
     at(acf, lag) + 0.5 * at(acf, 2.0 * lag) + 0.25 * at(acf, 4.0 * lag)
 }
 
-/// Ratios of the best period tried as alternatives (octave and 3:2 errors).
-const METRICAL_RATIOS: [f64; 4] = [0.5, 2.0, 2.0 / 3.0, 1.5];
-/// Number of tempogram peaks tried as candidate periods.
-const MAX_PEAK_CANDIDATES: usize = 3;
-
-/// The tempogram of a song and its candidate beat periods.
+/// The tempogram of a song and its best beat period.
 pub struct Tempogram {
     windows: Vec<(usize, Vec<f64>)>,
-    global: Vec<f64>,
     n_frames: usize,
-    /// Candidate beat periods in frames, best first.
-    pub candidates: Vec<f64>,
+    /// Best global beat period in frames.
+    pub period: f64,
     /// Normalised autocorrelation at the best period, 0–1.
     pub confidence: f64,
 }
 
-/// Computes the tempogram of a normalised onset envelope and its candidate periods.
+/// Computes the tempogram of a normalised onset envelope and its best period.
 pub fn estimate(onset: &[f32], frame_rate: f64) -> Tempogram {
     let min_lag = (60.0 * frame_rate / MAX_BPM).floor().max(2.0) as usize;
     let max_lag = (60.0 * frame_rate / MIN_BPM).ceil() as usize;
@@ -121,33 +114,10 @@ pub fn estimate(onset: &[f32], frame_rate: f64) -> Tempogram {
     }
     let score = |lag: f64| salience(&global, lag) * prior(lag, frame_rate);
     let scores: Vec<f64> = (0..=max_lag).map(|l| if l < min_lag { 0.0 } else { score(l as f64) }).collect();
-    // Candidate periods: the best local maxima, and the metrical relatives of the best one.
-    let mut peaks: Vec<usize> = (min_lag.max(1)..max_lag)
-        .filter(|&l| scores[l] > 0.0 && scores[l] >= scores[l - 1] && scores[l] >= scores[l + 1])
-        .collect();
-    peaks.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
-    let best = peaks.first().copied().unwrap_or(min_lag) as f64;
-    let mut candidates: Vec<f64> = peaks.iter().take(MAX_PEAK_CANDIDATES).map(|&l| refine(&global, l as f64)).collect();
-    for ratio in METRICAL_RATIOS {
-        let lag = refine(&global, (best * ratio).round());
-        if (min_lag as f64..=max_lag as f64).contains(&lag) {
-            candidates.push(lag);
-        }
-    }
-    let mut unique: Vec<f64> = Vec::new();
-    for c in candidates {
-        if !unique.iter().any(|u| (u / c - 1.0).abs() < 0.04) {
-            unique.push(c);
-        }
-    }
+    let best = (min_lag..=max_lag).max_by(|a, b| scores[*a].total_cmp(&scores[*b])).unwrap_or(min_lag) as f64;
     let period = refine(&global, best);
     let confidence = at(&global, period).clamp(0.0, 1.0);
-    Tempogram { windows, global, n_frames: onset.len(), candidates: unique, confidence }
-}
-
-/// Prior weight of a beat period in frames (public for the tracker's choice between candidates).
-pub fn period_prior(lag: f64, frame_rate: f64) -> f64 {
-    prior(lag, frame_rate)
+    Tempogram { windows, n_frames: onset.len(), period, confidence }
 }
 
 impl Tempogram {
@@ -156,9 +126,9 @@ impl Tempogram {
         follow(&self.windows, period, self.n_frames)
     }
 
-    /// A tempo estimate around `period`.
-    pub fn tempo(&self, period: f64) -> Tempo {
-        Tempo { period_frames: period, local_period: self.local_periods(period), confidence: self.confidence.max(at(&self.global, period).clamp(0.0, 1.0)) }
+    /// The tempo estimate: global period and the local path around it.
+    pub fn tempo(&self) -> Tempo {
+        Tempo { period_frames: self.period, local_period: self.local_periods(self.period), confidence: self.confidence }
     }
 }
 
