@@ -89,3 +89,25 @@ pub fn fix_offbeat(beats: &[usize], bass_onset: &[f32], onset: &[f32]) -> Vec<us
     if off > OFFBEAT_MARGIN * on { mids } else { beats.to_vec() }
 }
 
+
+/// Fastest beat a listener taps, in BPM: a grid faster than this (after local tempo
+/// drift took it there) follows the subdivision and is halved.
+pub const MAX_BEAT_BPM: f64 = 185.0;
+
+/// Halves a grid whose median tempo exceeds [`MAX_BEAT_BPM`], keeping the phase with the
+/// stronger bass and overall onsets.
+pub fn halve_if_too_fast(beats: &[usize], frame_rate: f64, bass_onset: &[f32], onset: &[f32]) -> Vec<usize> {
+    let mut d: Vec<usize> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+    if d.len() < 4 {
+        return beats.to_vec();
+    }
+    d.sort_unstable();
+    let bpm = 60.0 * frame_rate / d[d.len() / 2].max(1) as f64;
+    if bpm <= MAX_BEAT_BPM {
+        return beats.to_vec();
+    }
+    let strength = |g: &[usize]| grid_strength(bass_onset, g) + 0.5 * grid_strength(onset, g);
+    let even: Vec<usize> = beats.iter().copied().step_by(2).collect();
+    let odd: Vec<usize> = beats.iter().copied().skip(1).step_by(2).collect();
+    if strength(&odd) > strength(&even) { odd } else { even }
+}
