@@ -54,4 +54,10 @@ pub enum Error {
     /// Plain I/O with the path it concerned.
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// Writing, loading or running an ONNX model failed (see [`crate::model::ModelError`]).
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    /// An edit could not be made or rendered (see [`crate::edit::EditError`]).
+    #[error("edit: {0}")]
+    Edit(#[from] crate::edit::EditError),
 }

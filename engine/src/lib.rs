@@ -6,10 +6,14 @@
 
 pub mod analysis;
 pub mod audio;
+pub mod candidates;
+pub mod edit;
 pub mod error;
 pub mod model;
 pub mod plot;
+pub mod reward;
 
 pub use analysis::{Analysis, Corrections, FEATURE_DIM, FEATURES_VERSION};
 pub use audio::Audio;
 pub use error::{Error, Result};
+pub use model::{ModelError, ModelInfo, PolicyModel, Provider, RewardModel};

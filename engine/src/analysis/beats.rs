@@ -52,12 +52,17 @@ pub fn track(onset: &[f32], local_period: &[f64]) -> Vec<usize> {
     beats
 }
 
-/// Removes leading and trailing beats that fall in silence (`active[frame]` false), so a
-/// song's silent lead-in and tail carry no beats.
+/// Removes leading and trailing beats whose whole span (up to the next beat) is silent
+/// (`active[frame]` false), so a song's silent lead-in and tail carry no beats. The span
+/// matters: a sparse click sits a frame after the beat's own frame, which may be silent.
 pub fn trim_silent(beats: &[usize], active: &[bool]) -> Vec<usize> {
-    let is_active = |b: &usize| active.get(*b).copied().unwrap_or(false);
-    let first = beats.iter().position(is_active);
-    let last = beats.iter().rposition(is_active);
+    let is_active = |k: usize| -> bool {
+        let start = beats[k];
+        let end = beats.get(k + 1).copied().unwrap_or(start + 1).max(start + 1);
+        active.get(start..end.min(active.len())).is_some_and(|span| span.iter().any(|a| *a))
+    };
+    let first = (0..beats.len()).find(|&k| is_active(k));
+    let last = (0..beats.len()).rev().find(|&k| is_active(k));
     match (first, last) {
         (Some(f), Some(l)) => beats[f..=l].to_vec(),
         _ => Vec::new(),

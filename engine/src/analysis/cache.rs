@@ -1,6 +1,7 @@
 //! The analysis cache: one JSON file per (content hash, features version, corrections),
 //! so a song is analysed once across runs and a changed file (new hash) is re-analysed.
 //!
+//! Keys also carry a hash of the analysis source code, so a changed algorithm re-analyses.
 //! Location: `$RECUT_CACHE_DIR`, else `$XDG_CACHE_HOME/recut/analysis`, else
 //! `~/.cache/recut/analysis`. Writes go to a temporary file renamed into place, so a crash
 //! never leaves a half-written entry; an unreadable entry is ignored and rewritten.
@@ -10,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use super::{Analysis, Corrections, FEATURES_VERSION};
 use crate::error::{Error, Result};
+
+/// Hash of the analysis sources this engine was built from (see `build.rs`): part of every
+/// cache key, so a changed tracker never serves results of the old one.
+pub const ANALYSIS_SOURCE_HASH: &str = env!("RECUT_ANALYSIS_SOURCE_HASH");
 
 /// Environment variable that overrides the cache folder.
 pub const CACHE_DIR_ENV: &str = "RECUT_CACHE_DIR";
@@ -59,7 +64,7 @@ impl Cache {
     fn entry(&self, hash: &str, corrections: &Corrections) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         corrections.hash(&mut h);
-        self.dir.join(format!("{hash}-v{FEATURES_VERSION}-{:016x}.json", h.finish()))
+        self.dir.join(format!("{hash}-v{FEATURES_VERSION}-{ANALYSIS_SOURCE_HASH}-{:016x}.json", h.finish()))
     }
 
     /// The cached analysis, if present and readable.

@@ -7,6 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use recut_engine::analysis::cache::{self, Cache, Source};
 use recut_engine::analysis::{Analysis, Analyzer, Corrections, FEATURE_TABLE, TempoCorrection};
+use recut_engine::audio::WavFormat;
+use recut_engine::candidates::{BaselinePolicy, CandidateOptions, Manifest, Policy, Target};
+use recut_engine::edit::{Constraints, Crossfade, Granularity, Plan};
 use recut_engine::{audio, model, plot};
 
 #[derive(Parser)]
@@ -25,6 +28,197 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Measure analysis speed and memory on songs (what `cargo xtask bench` runs).
     Bench(BenchArgs),
+    /// Edit a song to a target length and render it.
+    Edit(EditArgs),
+    /// Generate rated-edit candidates for a folder of songs (several temperatures each) and the manifest.
+    Candidates(CandidatesArgs),
+    /// Render a saved plan (from `recut edit --plan-out`) of a song.
+    Render(RenderArgs),
+}
+
+/// Parses a length: `150`, `150s`, `2:30` or `1:02:30`, in seconds.
+fn parse_time(s: &str) -> std::result::Result<f64, String> {
+    let t = s.trim().trim_end_matches('s');
+    let mut total = 0.0f64;
+    for part in t.split(':') {
+        let v: f64 = part.trim().parse().map_err(|_| format!("{s:?} is not a length (150, 150s, 2:30)"))?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("{s:?} is not a length (150, 150s, 2:30)"));
+        }
+        total = total * 60.0 + v;
+    }
+    if total <= 0.0 {
+        return Err(format!("{s:?}: the length must be positive"));
+    }
+    Ok(total)
+}
+
+/// Parses a beat range `A..B` or `A-B` (end exclusive).
+fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
+    let (a, b) = s.split_once("..").or_else(|| s.split_once('-')).ok_or_else(|| format!("{s:?} is not a beat range (A..B)"))?;
+    let a: usize = a.trim().parse().map_err(|_| format!("{s:?}: bad start"))?;
+    let b: usize = b.trim().parse().map_err(|_| format!("{s:?}: bad end"))?;
+    if b <= a {
+        return Err(format!("{s:?}: the end must be after the start"));
+    }
+    Ok(a..b)
+}
+
+/// Constraint options shared by `edit` and `candidates`.
+#[derive(Args, Clone)]
+struct ConstraintArgs {
+    /// Accepted distance from the target, seconds.
+    #[arg(long, default_value_t = recut_engine::edit::decoder::DEFAULT_SLACK_S, conflicts_with = "exact")]
+    slack: f64,
+    /// Get as close to the target as the grid allows instead of within --slack (reports the reached length).
+    #[arg(long)]
+    exact: bool,
+    /// Unit cuts land on.
+    #[arg(long, default_value = "bar", value_parser = ["beat", "bar", "phrase"])]
+    granularity: String,
+    /// Keep the first phrase (default).
+    #[arg(long, overrides_with = "no_keep_intro")]
+    keep_intro: bool,
+    /// Allow cutting into the first phrase.
+    #[arg(long)]
+    no_keep_intro: bool,
+    /// Keep the last phrase (default).
+    #[arg(long, overrides_with = "no_keep_ending")]
+    keep_ending: bool,
+    /// Allow cutting into the last phrase.
+    #[arg(long)]
+    no_keep_ending: bool,
+    /// Shortest jump in beats (default: one bar).
+    #[arg(long, value_name = "BEATS")]
+    min_jump: Option<usize>,
+    /// Most splices (cuts + loops).
+    #[arg(long, value_name = "N")]
+    max_splices: Option<usize>,
+    /// Beats that must sound, `A..B` (end exclusive; repeatable).
+    #[arg(long, value_name = "A..B", value_parser = parse_range)]
+    must_keep: Vec<std::ops::Range<usize>>,
+    /// Beats that must go, `A..B` (end exclusive; repeatable).
+    #[arg(long, value_name = "A..B", value_parser = parse_range)]
+    must_cut: Vec<std::ops::Range<usize>>,
+    /// Never loop (the edit can then only get shorter).
+    #[arg(long)]
+    no_loops: bool,
+    /// Crossfade at each splice, milliseconds (0 = hard cut, up to 2000).
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    crossfade_ms: f64,
+}
+
+impl ConstraintArgs {
+    fn constraints(&self, target_s: f64) -> Result<Constraints> {
+        Ok(Constraints {
+            target_s,
+            slack_s: (!self.exact).then_some(self.slack),
+            keep_intro: !self.no_keep_intro,
+            keep_ending: !self.no_keep_ending,
+            granularity: self.granularity.parse::<Granularity>().map_err(anyhow::Error::msg)?,
+            min_jump_beats: self.min_jump,
+            max_splices: self.max_splices,
+            must_keep: self.must_keep.clone(),
+            must_cut: self.must_cut.clone(),
+            allow_loops: !self.no_loops,
+        })
+    }
+
+    fn crossfade(&self) -> Result<Crossfade> {
+        Ok(Crossfade::new(self.crossfade_ms / 1000.0)?)
+    }
+}
+
+#[derive(Args)]
+struct EditArgs {
+    /// Audio file (WAV, FLAC, MP3, Ogg Vorbis, AIFF).
+    song: PathBuf,
+    /// Target length: seconds (`150`, `150s`) or minutes:seconds (`2:30`).
+    #[arg(long, value_parser = parse_time)]
+    target: f64,
+    #[command(flatten)]
+    constraints: ConstraintArgs,
+    /// Sampling temperature (0 = always the policy's most likely action).
+    #[arg(long, default_value_t = 0.3)]
+    temperature: f64,
+    /// Random seed (same seed, same edit).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the edited audio here (WAV; default: SONG stem + `.edit.wav` beside the song).
+    #[arg(long, value_name = "FILE.wav")]
+    out: Option<PathBuf>,
+    /// Bit depth of the WAV.
+    #[arg(long, default_value = "24", value_parser = ["16", "24", "32f"])]
+    bits: String,
+    /// Write the plan (actions per beat and segments) as JSON here.
+    #[arg(long, value_name = "PLAN.json")]
+    plan_out: Option<PathBuf>,
+    /// Draw the plan over the waveform into this PNG.
+    #[arg(long, value_name = "PNG")]
+    plot: Option<PathBuf>,
+    /// Neither read nor write the analysis cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Args)]
+struct CandidatesArgs {
+    /// Folder of songs (or single files); all audio files in it are used, sorted by name.
+    #[arg(long, required = true, num_args = 1..)]
+    songs: Vec<PathBuf>,
+    /// Use at most this many songs (the first by name).
+    #[arg(long, default_value_t = 10)]
+    n_songs: usize,
+    /// Comma-separated temperatures, one candidate each.
+    #[arg(long, value_delimiter = ',', default_values_t = recut_engine::candidates::DEFAULT_TEMPERATURES.to_vec())]
+    temperatures: Vec<f64>,
+    /// Target length for every song (`150`, `2:30`); default: --target-fraction of each song.
+    #[arg(long, value_parser = parse_time, conflicts_with = "target_fraction")]
+    target: Option<f64>,
+    /// Target as a share of each song's length.
+    #[arg(long, default_value_t = recut_engine::candidates::DEFAULT_TARGET_FRACTION)]
+    target_fraction: f64,
+    #[command(flatten)]
+    constraints: ConstraintArgs,
+    /// Base random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder (WAVs in one sub-folder per song, and `manifest.json`).
+    #[arg(long, default_value = "eval_outputs")]
+    out: PathBuf,
+    /// Neither read nor write the analysis cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// Plan JSON written by `recut edit --plan-out`.
+    #[arg(long, value_name = "PLAN.json")]
+    plan: PathBuf,
+    /// The song the plan was made for.
+    #[arg(long)]
+    song: PathBuf,
+    /// Output WAV.
+    #[arg(long, value_name = "FILE.wav")]
+    out: PathBuf,
+    /// Crossfade at each splice, milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    crossfade_ms: f64,
+    /// Bit depth of the WAV.
+    #[arg(long, default_value = "24", value_parser = ["16", "24", "32f"])]
+    bits: String,
+    /// Render even if the song's content hash differs from the plan's.
+    #[arg(long)]
+    force: bool,
+}
+
+fn wav_format(bits: &str) -> WavFormat {
+    match bits {
+        "16" => WavFormat::Int16,
+        "32f" => WavFormat::Float32,
+        _ => WavFormat::Int24,
+    }
 }
 
 #[derive(Args)]
@@ -98,6 +292,9 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Bench(args) => bench(args),
+        Command::Edit(args) => edit(args),
+        Command::Candidates(args) => candidates(args),
+        Command::Render(args) => render_plan(args),
     }
 }
 
@@ -281,5 +478,158 @@ fn bench(args: BenchArgs) -> Result<()> {
         });
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)?;
     }
+    Ok(())
+}
+
+fn song_name(song: &Path) -> String {
+    song.file_name().map_or_else(|| song.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn fmt_time(s: f64) -> String {
+    format!("{}:{:04.1}", (s / 60.0).floor() as u64, s % 60.0)
+}
+
+fn edit(args: EditArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let cache = (!args.no_cache).then(Cache::default_location);
+    let mut warn = |e: &recut_engine::Error| eprintln!("warning: {e}");
+    let (analysis, _) = cache::analyze_file(&args.song, &Corrections::default(), cache.as_ref(), &mut warn)
+        .with_context(|| format!("analysing {}", args.song.display()))?;
+    let audio = audio::decode_file(&args.song)?;
+    let constraints = args.constraints.constraints(args.target)?;
+    let crossfade = args.constraints.crossfade()?;
+    let logits = BaselinePolicy.logits(&analysis)?;
+    let plan = recut_engine::edit::decode(&analysis, &logits, &constraints, args.temperature, args.seed)
+        .with_context(|| format!("editing {} to {}", args.song.display(), fmt_time(args.target)))?;
+    let rendered = recut_engine::edit::render(&audio, &plan, crossfade)?;
+    let out = args.out.clone().unwrap_or_else(|| args.song.with_extension("edit.wav"));
+    audio::write_wav(&out, &rendered, wav_format(&args.bits))?;
+    if let Some(path) = &args.plan_out {
+        std::fs::write(path, serde_json::to_vec_pretty(&plan)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let reward = recut_engine::reward::dense_reward(&analysis, &plan);
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{}: {} → {} ({} splices, dense reward {:.2})",
+            song_name(&args.song),
+            fmt_time(analysis.duration_s),
+            fmt_time(plan.duration_s()),
+            plan.splice_count(),
+            reward.total
+        );
+        plot::plot_plan(path, &audio, &analysis, &plan, &title)?;
+    }
+    println!(
+        "{}: {} → {} (target {}{}), {} splices, {} granularity; dense reward {:.3} (tempo {:.2}, energy {:.2}, phrase {:.2}, transition {:.2}); wrote {} in {:.2} s",
+        song_name(&args.song),
+        fmt_time(analysis.duration_s),
+        fmt_time(plan.duration_s()),
+        fmt_time(args.target),
+        constraints.slack_s.map_or_else(|| ", exact".to_string(), |s| format!(" ± {s} s")),
+        plan.splice_count(),
+        plan.granularity,
+        reward.total,
+        reward.tempo,
+        reward.energy,
+        reward.phrase,
+        reward.transition,
+        out.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn candidates(args: CandidatesArgs) -> Result<()> {
+    use rayon::prelude::*;
+    let t0 = Instant::now();
+    let mut files = audio_files(&args.songs)?;
+    files.truncate(args.n_songs);
+    if files.is_empty() {
+        bail!("no audio files found in {:?}", args.songs);
+    }
+    if args.temperatures.is_empty() {
+        bail!("{}", recut_engine::edit::EditError::NoCandidates);
+    }
+    let opts = CandidateOptions {
+        temperatures: args.temperatures.clone(),
+        target: args.target.map_or(Target::Fraction(args.target_fraction), Target::Seconds),
+        constraints: args.constraints.constraints(1.0)?,
+        crossfade: args.constraints.crossfade()?,
+        seed: args.seed,
+        wav_format: WavFormat::Int16,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let cache = (!args.no_cache).then(Cache::default_location);
+    let policy = BaselinePolicy;
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} songs {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let results: Vec<(PathBuf, recut_engine::Result<recut_engine::candidates::SongEntry>, f64)> = files
+        .par_iter()
+        .map(|f| {
+            let t = Instant::now();
+            let r = recut_engine::candidates::process_song(f, &policy, &opts, &args.out, cache.as_ref());
+            bar.inc(1);
+            bar.set_message(song_name(f));
+            (f.clone(), r, t.elapsed().as_secs_f64())
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut manifest = Manifest::new(&policy);
+    let mut failed = 0;
+    for (f, r, secs) in results {
+        match r {
+            Ok(entry) => {
+                println!(
+                    "{:<40} {:>7} → {} candidates ({}) in {:.2} s",
+                    song_name(&f),
+                    fmt_time(entry.duration_seconds),
+                    entry.candidates.len(),
+                    entry.candidates.iter().map(|c| fmt_time(c.duration_seconds)).collect::<Vec<_>>().join(", "),
+                    secs
+                );
+                manifest.songs.push(entry);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("warning: {}: {e}", f.display());
+            }
+        }
+    }
+    let path = args.out.join(recut_engine::candidates::MANIFEST_FILE);
+    manifest.write(&path)?;
+    println!(
+        "{} songs, {} candidates, {} failed; manifest {} ({:.1} s, {} threads)",
+        manifest.songs.len(),
+        manifest.songs.iter().map(|s| s.candidates.len()).sum::<usize>(),
+        failed,
+        path.display(),
+        t0.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    if manifest.songs.is_empty() {
+        bail!("no song produced candidates");
+    }
+    Ok(())
+}
+
+fn render_plan(args: RenderArgs) -> Result<()> {
+    let text = std::fs::read(&args.plan).with_context(|| format!("reading {}", args.plan.display()))?;
+    let plan: Plan = serde_json::from_slice(&text).with_context(|| format!("{} is not a Recut plan", args.plan.display()))?;
+    let hash = cache::content_hash(&args.song)?;
+    if hash != plan.song_hash && !args.force {
+        bail!(
+            "{} was made for another song (hash {}…, this file {}…); pass --force to render anyway",
+            args.plan.display(),
+            plan.song_hash.get(..12).unwrap_or(&plan.song_hash),
+            hash.get(..12).unwrap_or(&hash)
+        );
+    }
+    let audio = audio::decode_file(&args.song)?;
+    let rendered = recut_engine::edit::render(&audio, &plan, Crossfade::new(args.crossfade_ms / 1000.0)?)?;
+    audio::write_wav(&args.out, &rendered, wav_format(&args.bits))?;
+    println!("{} → {} ({}, {} splices)", args.song.display(), args.out.display(), fmt_time(plan.duration_s()), plan.splice_count());
     Ok(())
 }

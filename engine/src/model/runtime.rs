@@ -68,7 +68,12 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<(PathBuf, LibrarySource)> {
 /// The first existing candidate. An explicit path that does not exist is an error (the
 /// user asked for that file), not a reason to try the others.
 pub fn resolve(explicit: Option<&Path>) -> Result<(PathBuf, LibrarySource)> {
-    let all = candidates(explicit);
+    resolve_among(explicit, candidates(explicit))
+}
+
+/// [`resolve`] over a given candidate list (what [`candidates`] returns, or a list a test
+/// or a packager builds). The error lists every path tried, with how it was found.
+pub fn resolve_among(explicit: Option<&Path>, all: Vec<(PathBuf, LibrarySource)>) -> Result<(PathBuf, LibrarySource)> {
     if let Some(p) = explicit.filter(|p| !p.is_file()) {
         return Err(Error::Runtime(format!("no ONNX Runtime library at {} (given explicitly)", p.display())));
     }
@@ -88,6 +93,11 @@ static RUNTIME: OnceLock<std::result::Result<(RuntimeInfo, ort::environment::Env
 /// Loads ONNX Runtime once per process and returns which library is in use. Later calls
 /// return the first outcome (a process cannot swap runtimes).
 pub fn init(explicit: Option<&Path>) -> Result<RuntimeInfo> {
+    environment(explicit).map(|(info, _)| info)
+}
+
+/// [`init`], also returning the process's ort environment (sessions are built in it).
+pub fn environment(explicit: Option<&Path>) -> Result<(RuntimeInfo, ort::environment::Environment)> {
     RUNTIME
         .get_or_init(|| {
             let (path, source) = resolve(explicit).map_err(|e| e.to_string())?;
@@ -97,6 +107,6 @@ pub fn init(explicit: Option<&Path>) -> Result<RuntimeInfo> {
             Ok((RuntimeInfo { path, source }, env))
         })
         .as_ref()
-        .map(|(info, _)| info.clone())
+        .map(|(info, env)| (info.clone(), env.clone()))
         .map_err(|e| Error::Runtime(e.clone()))
 }

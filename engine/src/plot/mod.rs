@@ -78,3 +78,79 @@ pub fn plot_analysis(path: &Path, audio: &Audio, analysis: &Analysis, title: &st
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))
 }
+
+/// Colour of kept beats in [`plot_plan`].
+const KEEP_RGB: RGBColor = RGBColor(205, 235, 205);
+/// Colour of cut beats in [`plot_plan`].
+const CUT_RGB: RGBColor = RGBColor(245, 200, 200);
+/// Colour of looped beats in [`plot_plan`].
+const LOOP_RGB: RGBColor = RGBColor(200, 215, 250);
+
+/// Draws an edit over the source waveform: kept (green), cut (red) and looped (blue)
+/// blocks of beats, phrase starts as dark lines, bar lines as light ones.
+pub fn plot_plan(
+    path: &Path,
+    audio: &Audio,
+    analysis: &Analysis,
+    plan: &crate::edit::Plan,
+    title: &str,
+) -> Result<()> {
+    use crate::edit::Action;
+    register_font();
+    let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_owned(), reason: e.to_string() };
+    let root = BitMapBackend::new(path, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let duration = analysis.duration_s.max(1e-3);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(0.0..duration, -1.0f64..1.0f64)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("seconds (source); green kept, red cut, blue looped")
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(|e| err(&e))?;
+    let n = analysis.beats.len();
+    let beat_start = |b: usize| if b == 0 { 0.0 } else { analysis.beats.get(b).copied().unwrap_or(duration) };
+    // Runs of equal actions as blocks.
+    let mut b = 0;
+    while b < n.min(plan.actions.len()) {
+        let a = plan.actions[b];
+        let mut e = b + 1;
+        while e < n.min(plan.actions.len()) && plan.actions[e] == a {
+            e += 1;
+        }
+        let colour = match a {
+            Action::Keep => KEEP_RGB,
+            Action::Cut => CUT_RGB,
+            Action::Loop => LOOP_RGB,
+        };
+        let (x0, x1) = (beat_start(b), if e >= n { duration } else { beat_start(e) });
+        chart.draw_series(std::iter::once(Rectangle::new([(x0, -1.0), (x1, 1.0)], colour.filled()))).map_err(|e| err(&e))?;
+        b = e;
+    }
+    let env = envelope(audio, WIDTH_PX as usize);
+    let dt = audio.duration_s().max(1e-3) / env.len().max(1) as f64;
+    chart
+        .draw_series(env.iter().enumerate().map(|(i, (lo, hi))| {
+            let x = i as f64 * dt;
+            PathElement::new(vec![(x, f64::from(*lo)), (x, f64::from(*hi))], RGBColor(60, 60, 60))
+        }))
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(analysis.downbeats.iter().filter_map(|d| analysis.beats.get(*d)).map(|t| {
+            PathElement::new(vec![(*t, -1.0), (*t, 1.0)], RGBColor(150, 150, 150).stroke_width(1))
+        }))
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(analysis.phrases.iter().filter_map(|p| analysis.beats.get(p.start)).map(|t| {
+            PathElement::new(vec![(*t, -1.0), (*t, 1.0)], BLACK.stroke_width(2))
+        }))
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
