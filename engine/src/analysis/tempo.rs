@@ -22,7 +22,7 @@ const WINDOW_HOP_S: f64 = 1.0;
 /// Largest local deviation from the global tempo that the local path may reach (ratio).
 const LOCAL_RANGE: f64 = 1.35;
 /// Viterbi penalty on the squared log-ratio of consecutive window periods.
-const LOCAL_SMOOTHNESS: f64 = 2000.0;
+const LOCAL_SMOOTHNESS: f64 = 30.0;
 
 /// The tempo estimate of a song.
 #[derive(Debug, Clone)]

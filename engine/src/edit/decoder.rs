@@ -429,28 +429,42 @@ pub fn decode(
         }
     }
 
-    // Repair toward the target.
-    let max_iter = 4 * nu + 16;
-    for _ in 0..max_iter {
-        let d = units.frames(&a) as i64;
-        let err = (d - target).abs();
-        if c.slack_s.is_some() && err <= slack {
-            break;
-        }
-        if err == 0 {
-            break;
-        }
-        let splices = units.splices(&a);
-        let Some(mv) = best_move(&units, &a, d, target, splices, c.max_splices, fps) else { break };
-        for (u, x) in mv {
-            a[u] = x;
+    // Repair toward the target; when the sampled start gets stuck, repair again from the
+    // plain start (every free unit kept), which reaches any length the grid allows more
+    // reliably.
+    let window = c.slack_s.map(|_| slack);
+    let mut reached = repair(&units, &mut a, target, window, c.max_splices);
+    if window.is_some_and(|w| (reached - target).abs() > w) {
+        let mut plain: Vec<Action> = (0..nu).map(|u| if units.lock[u] == Lock::Cut { Action::Cut } else { Action::Keep }).collect();
+        let r2 = repair(&units, &mut plain, target, window, c.max_splices);
+        if (r2 - target).abs() < (reached - target).abs() {
+            a = plain;
+            reached = r2;
         }
     }
-    let reached = units.frames(&a) as i64;
     if c.slack_s.is_some() && (reached - target).abs() > slack {
         return Err(EditError::Unreachable { target_s: c.target_s, slack_s: c.slack_s.unwrap_or(0.0), reached_s: reached as f64 / fps });
     }
     Plan::from_units(analysis, c.granularity, &a, sr)
+}
+
+/// Applies the best move until the length is within `window` frames of `target` (or, for
+/// `None`, as close as moves get), returning the reached length in frames.
+fn repair(units: &Units<'_>, a: &mut [Action], target: i64, window: Option<i64>, max_splices: Option<usize>) -> i64 {
+    let fps = 1.0; // Scores compare moves among themselves: any time unit will do.
+    for _ in 0..4 * units.n() + 16 {
+        let d = units.frames(a) as i64;
+        let err = (d - target).abs();
+        if err == 0 || window.is_some_and(|w| err <= w) {
+            break;
+        }
+        let splices = units.splices(a);
+        let Some(mv) = best_move(units, a, d, target, splices, max_splices, fps) else { break };
+        for (u, x) in mv {
+            a[u] = x;
+        }
+    }
+    units.frames(a) as i64
 }
 
 /// The best repair move as `(unit, new action)` changes, or `None` when none helps.
