@@ -32,17 +32,45 @@ pub fn demo() -> Result<()> {
             .arg("--plot")
             .arg(out.join("analysis.png")),
     )?;
+    // A radio edit at 2:30 with its picture, then the rating candidates (seed workflow).
+    run::run(
+        Command::new(&recut)
+            .arg("edit")
+            .arg(&song)
+            .args(["--target", DEMO_TARGET])
+            .arg("--out")
+            .arg(out.join("edit.wav"))
+            .arg("--plan-out")
+            .arg(out.join("edit.plan.json"))
+            .arg("--plot")
+            .arg(out.join("edit.png")),
+    )?;
+    run::run(
+        Command::new(&recut)
+            .arg("candidates")
+            .arg("--songs")
+            .arg(&song)
+            .arg("--out")
+            .arg(out.join("candidates")),
+    )?;
     println!("demo song:  {}", song.display());
     for name in [
         "analysis.json",
         "beats.txt",
         "downbeats.txt",
         "analysis.png",
+        "edit.wav",
+        "edit.plan.json",
+        "edit.png",
+        "candidates/manifest.json",
     ] {
         println!("wrote:      {}", out.join(name).display());
     }
     Ok(())
 }
+
+/// Length of the demo's radio edit (the song is 3:45).
+const DEMO_TARGET: &str = "2:30";
 
 /// The one audio file in `assets/demo/`.
 fn demo_song() -> Result<PathBuf> {
