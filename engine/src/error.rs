@@ -60,4 +60,7 @@ pub enum Error {
     /// An edit could not be made or rendered (see [`crate::edit::EditError`]).
     #[error("edit: {0}")]
     Edit(#[from] crate::edit::EditError),
+    /// Reading or writing ratings failed (see [`crate::feedback::FeedbackError`]).
+    #[error("feedback: {0}")]
+    Feedback(#[from] crate::feedback::FeedbackError),
 }

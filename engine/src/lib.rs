@@ -9,6 +9,7 @@ pub mod audio;
 pub mod candidates;
 pub mod edit;
 pub mod error;
+pub mod feedback;
 pub mod model;
 pub mod plot;
 pub mod reward;

@@ -438,7 +438,6 @@ fn white_noise_does_not_panic() {
 }
 
 #[test]
-#[ignore = "engine: white noise gives a 123 BPM grid with tempo_confidence 0.286 (MIN_TEMPO_CONFIDENCE is 0.02), not Error::Analysis(\"no steady beat\")"]
 fn white_noise_has_no_steady_beat() {
     let e = match analyse(synth::white_noise(30.0, 22_050, 0.5)) {
         Ok(a) => panic!(

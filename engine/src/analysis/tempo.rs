@@ -22,7 +22,7 @@ const WINDOW_HOP_S: f64 = 1.0;
 /// Largest local deviation from the global tempo that the local path may reach (ratio).
 const LOCAL_RANGE: f64 = 1.35;
 /// Viterbi penalty on the squared log-ratio of consecutive window periods.
-const LOCAL_SMOOTHNESS: f64 = 30.0;
+const LOCAL_SMOOTHNESS: f64 = 300.0;
 
 /// The tempo estimate of a song.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ pub struct Tempogram {
     n_frames: usize,
     /// Best global beat period in frames.
     pub period: f64,
-    /// Normalised autocorrelation at the best period, 0–1.
+    /// Excess of the normalised autocorrelation at the best period over its mean, 0–1.
     pub confidence: f64,
 }
 
@@ -116,7 +116,12 @@ pub fn estimate(onset: &[f32], frame_rate: f64) -> Tempogram {
     let scores: Vec<f64> = (0..=max_lag).map(|l| if l < min_lag { 0.0 } else { score(l as f64) }).collect();
     let best = (min_lag..=max_lag).max_by(|a, b| scores[*a].total_cmp(&scores[*b])).unwrap_or(min_lag) as f64;
     let period = refine(&global, best);
-    let confidence = at(&global, period).clamp(0.0, 1.0);
+    // Confidence: how far the autocorrelation at the period stands above its own mean over
+    // the tempo range. A rectified onset envelope correlates with itself at every lag (its
+    // mean is positive), so the raw value reads ~0.3 even for white noise; the excess does not.
+    let range = &global[min_lag..=max_lag.min(global.len() - 1)];
+    let baseline = range.iter().sum::<f64>() / range.len().max(1) as f64;
+    let confidence = ((at(&global, period) - baseline) / (1.0 - baseline).max(1e-9)).clamp(0.0, 1.0);
     Tempogram { windows, n_frames: onset.len(), period, confidence }
 }
 
