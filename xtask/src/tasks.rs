@@ -102,7 +102,7 @@ fn has_audio_extension(path: &Path) -> bool {
 pub fn test() -> Result<()> {
     setup::setup_if_needed()?;
     fetch_corpus()?;
-    run::run(cargo().args(["test", "--workspace", "--release"]))
+    run::run(cargo().args(["test", "--workspace", "--release", "--no-fail-fast"]))
 }
 
 /// Materialises the test corpus (a fast no-op when present); the script honours `RECUT_CORPUS`.
