@@ -34,27 +34,35 @@ pub fn envelope(audio: &Audio, columns: usize) -> Vec<(f32, f32)> {
         .collect()
 }
 
-/// Draws the waveform with phrases (alternating shaded bands), bar lines and beats.
-pub fn plot_analysis(path: &Path, audio: &Audio, analysis: &Analysis, title: &str) -> Result<()> {
+/// A chart with plotters' error type, so callers map it once.
+type DrawResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// A white canvas with the title, a seconds axis over `0..duration_s` and ±1 amplitude:
+/// what every waveform picture starts from.
+fn waveform_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    duration_s: f64,
+    x_desc: &str,
+) -> DrawResult<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>> {
     register_font();
-    let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_owned(), reason: e.to_string() };
-    let root = BitMapBackend::new(path, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let duration = analysis.duration_s.max(1e-3);
-    let mut chart = ChartBuilder::on(&root)
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(40)
-        .build_cartesian_2d(0.0..duration, -1.0f64..1.0f64)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("seconds")
-        .label_style(("sans-serif", 12))
-        .draw()
-        .map_err(|e| err(&e))?;
+        .build_cartesian_2d(0.0..duration_s, -1.0f64..1.0f64)?;
+    chart.configure_mesh().disable_mesh().x_desc(x_desc).label_style(("sans-serif", 12)).draw()?;
+    Ok(chart)
+}
+
+/// Draws the waveform with phrases (alternating shaded bands), bar lines and beats.
+pub fn plot_analysis(path: &Path, audio: &Audio, analysis: &Analysis, title: &str) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_owned(), reason: e.to_string() };
+    let root = BitMapBackend::new(path, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
+    let duration = analysis.duration_s.max(1e-3);
+    let mut chart = waveform_chart(&root, title, duration, "seconds").map_err(|e| err(&e))?;
     let beat_end = |b: usize| analysis.beats.get(b).copied().unwrap_or(duration);
     for (k, p) in analysis.phrases.iter().enumerate() {
         let colour = if k % 2 == 0 { RGBColor(225, 236, 250) } else { RGBColor(250, 238, 220) };
@@ -96,25 +104,10 @@ pub fn plot_plan(
     title: &str,
 ) -> Result<()> {
     use crate::edit::Action;
-    register_font();
     let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_owned(), reason: e.to_string() };
     let root = BitMapBackend::new(path, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
     let duration = analysis.duration_s.max(1e-3);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(40)
-        .build_cartesian_2d(0.0..duration, -1.0f64..1.0f64)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("seconds (source); green kept, red cut, blue looped")
-        .label_style(("sans-serif", 12))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let mut chart = waveform_chart(&root, title, duration, "seconds (source); green kept, red cut, blue looped").map_err(|e| err(&e))?;
     let n = analysis.beats.len();
     let beat_start = |b: usize| if b == 0 { 0.0 } else { analysis.beats.get(b).copied().unwrap_or(duration) };
     // Runs of equal actions as blocks.
