@@ -178,15 +178,12 @@ fn accuracy_bench(python: &Path, recut: &Path, args: &BenchArgs, json: &Path) ->
 
 /// Times analysis on the full songs with `recut bench` (implemented in the engine's CLI).
 fn speed_bench(recut: &Path, json: &Path) -> Result<()> {
-    let stdout = run::output(
-        Command::new(recut)
-            .arg("bench")
-            .arg("--json")
-            .arg(json)
-            .arg(paths::corpus_dir().join("songs")),
-    )?;
-    print!("{stdout}");
-    println!("speed: {}", json.display());
+    let songs = paths::corpus_dir().join("songs");
+    for (command, out) in [("bench", json.to_owned()), ("bench-edit", json.with_file_name("edits.json"))] {
+        let stdout = run::output(Command::new(recut).arg(command).arg("--json").arg(&out).arg(&songs))?;
+        print!("{stdout}");
+        println!("figures: {}", out.display());
+    }
     Ok(())
 }
 

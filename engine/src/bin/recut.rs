@@ -34,6 +34,21 @@ enum Command {
     Candidates(CandidatesArgs),
     /// Render a saved plan (from `recut edit --plan-out`) of a song.
     Render(RenderArgs),
+    /// Measure edit speed, target accuracy and splice quality on songs (what `cargo xtask bench` runs).
+    BenchEdit(BenchEditArgs),
+}
+
+#[derive(Args)]
+struct BenchEditArgs {
+    /// Audio files or folders of them.
+    #[arg(required = true)]
+    songs: Vec<PathBuf>,
+    /// Target lengths as shares of each song's length.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75,0.9,1.25")]
+    targets: Vec<f64>,
+    /// Write the figures as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 /// Parses a length: `150`, `150s`, `2:30` or `1:02:30`, in seconds.
@@ -295,6 +310,7 @@ fn main() -> Result<()> {
         Command::Edit(args) => edit(args),
         Command::Candidates(args) => candidates(args),
         Command::Render(args) => render_plan(args),
+        Command::BenchEdit(args) => bench_edit(args),
     }
 }
 
@@ -631,5 +647,128 @@ fn render_plan(args: RenderArgs) -> Result<()> {
     let rendered = recut_engine::edit::render(&audio, &plan, Crossfade::new(args.crossfade_ms / 1000.0)?)?;
     audio::write_wav(&args.out, &rendered, wav_format(&args.bits))?;
     println!("{} → {} ({}, {} splices)", args.song.display(), args.out.display(), fmt_time(plan.duration_s()), plan.splice_count());
+    Ok(())
+}
+
+/// Median and 95th percentile of `v` (NaN when empty).
+fn median_p95(v: &mut [f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    (q(0.5), q(0.95))
+}
+
+fn bench_edit(args: BenchEditArgs) -> Result<()> {
+    use recut_engine::candidates::decode_candidates;
+    use recut_engine::edit::splice_quality::{Meter, splice_positions};
+    use recut_engine::edit::{baseline_logits, decode, render};
+    let files = audio_files(&args.songs)?;
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    let (mut rows, mut misses) = (Vec::new(), Vec::new());
+    let (mut splice_flux, mut hard_flux, mut beat_flux) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut splice_step, mut hard_step, mut beat_step) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut abrupt, mut n_splices) = (0usize, 0usize);
+    let (mut total_decode, mut total_render, mut total_out) = (0.0f64, 0.0f64, 0.0f64);
+    let (mut met, mut tried) = (0usize, 0usize);
+    for f in &files {
+        bar.set_message(f.display().to_string());
+        let audio = audio::decode_file(f)?;
+        let analysis = recut_engine::analysis::analyze_audio(&audio, String::new(), &Corrections::default())?;
+        let logits = baseline_logits(&analysis);
+        let t0 = Instant::now();
+        let cands = decode_candidates(&analysis, &logits, &CandidateOptions::default())?;
+        let t_decode = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let rendered: Vec<_> = cands.iter().map(|c| render(&audio, &c.plan, Crossfade::default())).collect::<Result<_, _>>()?;
+        let t_render = t1.elapsed().as_secs_f64();
+        let out_s: f64 = rendered.iter().map(|a| a.duration_s()).sum();
+        total_decode += t_decode;
+        total_render += t_render;
+        total_out += out_s;
+        // Splices against the song's own beat boundaries and against hard cuts there.
+        let own = Meter::new(&audio);
+        let mut own_flux = Vec::new();
+        for t in &analysis.beats[1..] {
+            if let Some(d) = own.at((t * f64::from(audio.sample_rate)).round() as usize) {
+                own_flux.push(d.flux_db);
+                beat_flux.push(d.flux_db);
+                beat_step.push(d.step);
+            }
+        }
+        let (_, own_p95) = median_p95(&mut own_flux);
+        for (c, out) in cands.iter().zip(&rendered) {
+            let hard = render(&audio, &c.plan, Crossfade::new(0.0)?)?;
+            let (m, h) = (Meter::new(out), Meter::new(&hard));
+            for p in splice_positions(&c.plan) {
+                if let (Some(a), Some(b)) = (m.at(p), h.at(p)) {
+                    n_splices += 1;
+                    abrupt += usize::from(a.flux_db > own_p95);
+                    splice_flux.push(a.flux_db);
+                    splice_step.push(a.step);
+                    hard_flux.push(b.flux_db);
+                    hard_step.push(b.step);
+                }
+            }
+        }
+        // Target accuracy at each share of the song's length.
+        for &share in &args.targets {
+            let target = share * analysis.duration_s;
+            let constraints = Constraints::new(target);
+            let slack = constraints.slack_s.unwrap_or(0.0);
+            tried += 1;
+            match decode(&analysis, &logits, &constraints, 0.3, 0) {
+                Ok(plan) if (plan.duration_s() - target).abs() <= slack + 1e-6 => met += 1,
+                Ok(plan) => misses.push(format!("{} at {share}: {:.1} s for {target:.1} s", f.display(), plan.duration_s())),
+                Err(e) => misses.push(format!("{} at {share}: {e}", f.display())),
+            }
+        }
+        rows.push(serde_json::json!({
+            "file": f.display().to_string(),
+            "duration_s": analysis.duration_s,
+            "candidates": cands.len(),
+            "decode_s": t_decode,
+            "render_s": t_render,
+            "render_x_realtime": out_s / t_render.max(1e-9),
+        }));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let (sf, sf95) = median_p95(&mut splice_flux);
+    let (hf, hf95) = median_p95(&mut hard_flux);
+    let (bf, bf95) = median_p95(&mut beat_flux);
+    let (ss, ss95) = median_p95(&mut splice_step);
+    let (hs, hs95) = median_p95(&mut hard_step);
+    let (bs, bs95) = median_p95(&mut beat_step);
+    let n = files.len().max(1) as f64;
+    println!("songs: {}; 5 candidates a song decoded in {:.1} ms and rendered in {:.1} ms on average (one core)", files.len(), 1000.0 * total_decode / n, 1000.0 * total_render / n);
+    println!("rendering: {:.0}x real time; targets met within slack: {met}/{tried}", total_out / total_render.max(1e-9));
+    println!("discontinuity (median / p95)    flux dB        step/RMS");
+    println!("  splices, 10 ms crossfade      {sf:5.2} / {sf95:5.2}   {ss:5.2} / {ss95:5.2}");
+    println!("  hard cuts at the same places  {hf:5.2} / {hf95:5.2}   {hs:5.2} / {hs95:5.2}");
+    println!("  the song's own beat boundaries {bf:5.2} / {bf95:5.2}   {bs:5.2} / {bs95:5.2}");
+    println!("splices more abrupt than their song's own 95th-percentile beat boundary: {abrupt}/{n_splices}");
+    for m in &misses {
+        println!("missed: {m}");
+    }
+    if let Some(path) = &args.json {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let doc = serde_json::json!({
+            "songs": rows,
+            "mean_decode_5_candidates_s": total_decode / n,
+            "mean_render_5_candidates_s": total_render / n,
+            "render_x_realtime": total_out / total_render.max(1e-9),
+            "targets_met": met, "targets_tried": tried, "missed": misses,
+            "splice_flux_db": {"median": sf, "p95": sf95}, "hard_cut_flux_db": {"median": hf, "p95": hf95},
+            "beat_flux_db": {"median": bf, "p95": bf95},
+            "splice_step": {"median": ss, "p95": ss95}, "hard_cut_step": {"median": hs, "p95": hs95},
+            "beat_step": {"median": bs, "p95": bs95},
+            "abrupt_splices": abrupt, "splices": n_splices,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)?;
+    }
     Ok(())
 }
