@@ -1,29 +1,225 @@
-//! Recut inside the DAW: capture a song, audition the proposed edits A/B against the
-//! original, rate them, and let Recut learn the rater's taste.
+//! Recut inside the DAW: capture a song (or load a file), audition the proposed edits A/B
+//! against the original, rate them, and let Recut learn the rater's taste.
 //!
-//! At this stage the plugin is a stereo passthrough with Recut's parameters, persisted
-//! editor state and an egui editor; analysis and audition are background tasks to come.
+//! Threads: the audio thread runs [`Realtime::process_block`] (capture, playback; no
+//! allocation, no blocking, no I/O); one worker thread per instance ([`worker`]) decodes,
+//! analyses, makes candidates, exports and stores ratings; the editor ([`editor`]) sends
+//! the worker commands. Songs reach the audio thread as `Arc<Playable>` on an rtrb ring,
+//! captures go back the same way, and the worker frees what the audio thread let go of.
 
+pub mod capture;
 pub mod editor;
 pub mod params;
+pub mod playback;
+pub mod shared;
 pub mod status;
+pub mod worker;
 
+use capture::CaptureBuffer;
 use nice_plug::prelude::*;
-use params::RecutParams;
-use status::Status;
+use params::{Audition, RecutParams};
+use playback::Player;
+use shared::{NO_SEEK, Shared};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use worker::{Captured, Command, ToAudio, Worker};
+
+/// Capacity of the rings between the audio thread and the worker.
+const RING: usize = 16;
+
+/// What the audio thread needs from the host for one block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockInfo {
+    /// The host's transport plays.
+    pub host_playing: bool,
+    /// The host's position in samples, when it reports one.
+    pub host_pos: Option<i64>,
+    /// The `capture` parameter.
+    pub capture: bool,
+    /// The `audition` parameter.
+    pub audition: Audition,
+}
+
+/// Everything the audio thread owns: the player, the capture buffer and its ring ends.
+pub struct Realtime {
+    pub player: Player,
+    capture: Option<Box<CaptureBuffer>>,
+    capturing: bool,
+    /// A new take may start (Capture was off since the last one).
+    armed: bool,
+    /// A finished take waits to be sent to the worker.
+    handoff: bool,
+    to_worker: rtrb::Producer<Captured>,
+    from_worker: rtrb::Consumer<ToAudio>,
+}
+
+impl Realtime {
+    pub fn new(
+        sample_rate: f32,
+        to_worker: rtrb::Producer<Captured>,
+        from_worker: rtrb::Consumer<ToAudio>,
+    ) -> Self {
+        Realtime {
+            player: Player::new(sample_rate),
+            capture: None,
+            capturing: false,
+            armed: true,
+            handoff: false,
+            to_worker,
+            from_worker,
+        }
+    }
+
+    /// Installs a capture buffer (outside `process()`); one still with the worker is discarded there.
+    pub fn set_capture_buffer(&mut self, buf: Box<CaptureBuffer>, shared: &Shared) {
+        shared
+            .capture_capacity
+            .store(buf.capacity() as u64, Relaxed);
+        if let Some(old) = self.capture.replace(buf) {
+            drop(old);
+        }
+    }
+
+    /// One block, in place in `io` (input in, output out). Never allocates or blocks.
+    pub fn process_block(&mut self, io: &mut [&mut [f32]], info: BlockInfo, shared: &Shared) {
+        while let Ok(msg) = self.from_worker.pop() {
+            match msg {
+                ToAudio::Play(p) => drop(self.player.set_playable(p)), // never the last reference
+                ToAudio::Buffer(b) if self.capture.is_none() => self.capture = Some(b),
+                ToAudio::Buffer(b) => self.discard(b),
+            }
+        }
+        // A take ends when the transport stops, Capture goes off or the buffer is full; a
+        // new take needs Capture off and on again (so playing on does not record over it).
+        if !info.capture {
+            self.armed = true;
+        }
+        let room = self.capture.as_ref().is_some_and(|b| !b.is_full());
+        let capturing = info.capture && self.armed && info.host_playing && room && !self.handoff;
+        if capturing && let Some(buf) = self.capture.as_mut() {
+            if buf.frames == 0 {
+                buf.host_start = info.host_pos;
+            }
+            buf.push(io);
+            shared.captured.store(buf.frames as u64, Relaxed);
+            shared.capture_full.store(buf.is_full(), Relaxed);
+        }
+        if self.capturing && !capturing {
+            self.handoff = true;
+            self.armed = false;
+        }
+        if self.handoff {
+            self.hand_off();
+        }
+        self.capturing = capturing;
+        shared.capturing.store(capturing, Relaxed);
+        shared
+            .capture_taken
+            .store(info.capture && !self.armed, Relaxed);
+        if self.capturing || self.player.playable().is_none() {
+            return; // passthrough
+        }
+        let pick = |a: &std::sync::atomic::AtomicUsize| 1 + a.load(Relaxed);
+        self.player.select(match info.audition {
+            Audition::Original => 0,
+            Audition::A => pick(&shared.pick_a),
+            Audition::B => pick(&shared.pick_b),
+        });
+        if info.host_playing {
+            self.player.set_loop(None);
+            let want = info.host_pos.map(|p| p - shared.host_offset.load(Relaxed));
+            match want {
+                Some(w) if w >= 0 => {
+                    self.player.seek(w as usize);
+                    self.player.set_playing(true);
+                }
+                _ => self.player.set_playing(false),
+            }
+        } else {
+            let region = (
+                shared.loop_start.load(Relaxed) as usize,
+                shared.loop_end.load(Relaxed) as usize,
+            );
+            self.player
+                .set_loop(Some(region).filter(|_| shared.loop_on.load(Relaxed)));
+            let seek = shared.seek.swap(NO_SEEK, Relaxed);
+            if seek != NO_SEEK {
+                self.player.seek(seek as usize);
+            }
+            self.player.set_playing(shared.want_play.load(Relaxed));
+        }
+        self.player.render(io);
+        if !info.host_playing && self.player.is_playing() && self.player.at_end() {
+            shared.want_play.store(false, Relaxed);
+        }
+        shared
+            .position
+            .store(self.player.position() as u64, Relaxed);
+        shared
+            .source_frames
+            .store(self.player.source_frames() as u64, Relaxed);
+        shared.playing.store(self.player.is_playing(), Relaxed);
+    }
+
+    /// Sends the finished take to the worker (retried next block if the ring is full).
+    fn hand_off(&mut self) {
+        let Some(buf) = self.capture.take() else {
+            self.handoff = false;
+            return;
+        };
+        if buf.frames == 0 {
+            self.capture = Some(buf);
+            self.handoff = false;
+            return;
+        }
+        match self.to_worker.push(Captured {
+            buf,
+            discard: false,
+        }) {
+            Ok(()) => self.handoff = false,
+            Err(rtrb::PushError::Full(c)) => self.capture = Some(c.buf),
+        }
+    }
+
+    /// Sends a stale buffer to the worker to be freed there (kept if the ring is full).
+    fn discard(&mut self, buf: Box<CaptureBuffer>) {
+        if let Err(rtrb::PushError::Full(c)) = self.to_worker.push(Captured { buf, discard: true })
+        {
+            std::mem::forget(c); // never happens with one buffer in flight; never free here
+        }
+    }
+}
 
 /// The plugin instance. Everything the audio thread touches is allocated before `process()`.
 pub struct Recut {
     params: Arc<RecutParams>,
-    status: Arc<Status>,
+    shared: Arc<Shared>,
+    rt: Realtime,
+    worker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Default for Recut {
     fn default() -> Self {
+        let params = Arc::new(RecutParams::default());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared::new(tx));
+        let (cap_tx, cap_rx) = rtrb::RingBuffer::new(RING);
+        let (play_tx, play_rx) = rtrb::RingBuffer::new(RING);
+        let worker = Worker::new(shared.clone(), params.clone(), rx, cap_rx, play_tx).spawn();
         Self {
-            params: Arc::new(RecutParams::default()),
-            status: Arc::new(Status::default()),
+            params,
+            shared,
+            rt: Realtime::new(44_100.0, cap_tx, play_rx),
+            worker: Some(worker),
+        }
+    }
+}
+
+impl Drop for Recut {
+    fn drop(&mut self) {
+        let _ = self.shared.commands.send(Command::Quit);
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
         }
     }
 }
@@ -34,9 +230,9 @@ impl Recut {
         &self.params
     }
 
-    /// What the editor's status line shows.
-    pub fn status(&self) -> &Arc<Status> {
-        &self.status
+    /// State shared with the worker and the editor (status line included).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 
@@ -72,26 +268,57 @@ impl Plugin for Recut {
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        editor::create(self.params.clone(), self.status.clone())
+        editor::create(self.params.clone(), self.shared.clone())
     }
 
+    /// Allocates the capture buffer at the host's rate and asks the worker to reload the
+    /// project's song.
     fn activate(
         &mut self,
         _audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        self.status.set_sample_rate(buffer_config.sample_rate);
+        let rate = buffer_config.sample_rate;
+        self.shared.status.set_sample_rate(rate);
+        self.rt.player.set_sample_rate(rate);
+        let seconds = self.params.capture_seconds.value().max(1) as u32;
+        let fits = self.rt.capture.as_ref().is_some_and(|b| {
+            b.sample_rate == rate.round() as u32
+                && b.capacity() == b.sample_rate as usize * seconds as usize
+        });
+        if !fits {
+            let buf = CaptureBuffer::new(rate.round() as u32, seconds);
+            self.rt.set_capture_buffer(buf, &self.shared);
+        }
+        let session = self
+            .params
+            .session
+            .read()
+            .map(|s| (s.pick_a, s.pick_b, s.host_offset));
+        if let Ok((a, b, off)) = session {
+            self.shared.pick_a.store(a, Relaxed);
+            self.shared.pick_b.store(b, Relaxed);
+            self.shared.host_offset.store(off, Relaxed);
+        }
+        self.shared.send(Command::Restore);
         true
     }
 
-    /// Passthrough: the host already copied input to output. No allocation, no locks.
     fn process(
         &mut self,
-        _buffer: &mut Buffer,
+        buffer: &mut Buffer,
         _aux: &mut AuxiliaryBuffers,
-        _context: &mut impl ProcessContext<Self>,
+        context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        let t = context.transport();
+        let info = BlockInfo {
+            host_playing: t.playing,
+            host_pos: t.pos_samples(),
+            capture: self.params.capture.value(),
+            audition: self.params.audition.value(),
+        };
+        self.rt.process_block(buffer.as_slice(), info, &self.shared);
         ProcessStatus::Normal
     }
 }

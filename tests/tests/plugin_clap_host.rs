@@ -6,7 +6,10 @@
 //! edit: different audio, same loudness range).
 //!
 //! Builds `target/bundled/Recut.clap` with `cargo xtask bundle recut-plugin --release`
-//! when it is absent.
+//! when it is absent. `RECUT_CLAP=<path>` loads another build instead, e.g. the debug
+//! library built with nice-plug's allocation check, which aborts on any allocation in
+//! `process()`:
+//! `cargo build -p recut-plugin --features assert_process_allocs && RECUT_CLAP=target/debug/librecut_plugin.so cargo test -p recut-tests --test plugin_clap_host`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,23 +37,43 @@ impl HostHandlers for Host {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
 }
 
 /// The bundle, built once if absent.
 fn bundle() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    if let Some(p) = std::env::var_os("RECUT_CLAP") {
+        let p = PathBuf::from(p);
+        let p = if p.is_relative() { root().join(p) } else { p };
+        assert!(p.is_file(), "RECUT_CLAP={} does not exist", p.display());
+        return p;
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
     let path = target.join("bundled").join("Recut.clap");
     if !path.is_file() {
-        eprintln!("{} is absent: running `cargo xtask bundle recut-plugin --release`", path.display());
+        eprintln!(
+            "{} is absent: running `cargo xtask bundle recut-plugin --release`",
+            path.display()
+        );
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["xtask", "bundle", "recut-plugin", "--release"])
             .current_dir(root())
             .status()
             .expect("running cargo xtask bundle");
-        assert!(status.success(), "cargo xtask bundle recut-plugin --release failed");
+        assert!(
+            status.success(),
+            "cargo xtask bundle recut-plugin --release failed"
+        );
     }
-    assert!(path.is_file(), "no bundle at {} after building it", path.display());
+    assert!(
+        path.is_file(),
+        "no bundle at {} after building it",
+        path.display()
+    );
     path
 }
 
@@ -118,28 +141,49 @@ struct Rig {
 
 impl Rig {
     /// Processes one block; returns the output.
-    fn block(&mut self, input: [&[f32]; 2], transport: &TransportEvent, params: &[(&str, f64)]) -> [Vec<f32>; 2] {
+    fn block(
+        &mut self,
+        input: [&[f32]; 2],
+        transport: &TransportEvent,
+        params: &[(&str, f64)],
+    ) -> [Vec<f32>; 2] {
         let n = input[0].len();
         let mut ins = [input[0].to_vec(), input[1].to_vec()];
         let mut outs = [vec![0.0f32; n], vec![0.0f32; n]];
         let mut events = EventBuffer::new();
         for (id, v) in params {
-            events.push(&ParamValueEvent::new(0, param_id(id), Pckn::match_all(), *v));
+            events.push(&ParamValueEvent::new(
+                0,
+                param_id(id),
+                Pckn::match_all(),
+                *v,
+            ));
         }
         self.out_events.clear();
         {
             let in_bufs = self.inputs.with_input_buffers([AudioPortBuffer {
                 latency: 0,
-                channels: AudioPortBufferType::f32_input_only(ins.iter_mut().map(|b| InputChannel::variable(b))),
+                channels: AudioPortBufferType::f32_input_only(
+                    ins.iter_mut().map(|b| InputChannel::variable(b)),
+                ),
             }]);
             let mut out_bufs = self.outputs.with_output_buffers([AudioPortBuffer {
                 latency: 0,
-                channels: AudioPortBufferType::f32_output_only(outs.iter_mut().map(|b| b.as_mut_slice())),
+                channels: AudioPortBufferType::f32_output_only(
+                    outs.iter_mut().map(|b| b.as_mut_slice()),
+                ),
             }]);
             let input_events = InputEvents::from_buffer(&events);
             let mut output_events = OutputEvents::from_buffer(&mut self.out_events);
             self.processor
-                .process(&in_bufs, &mut out_bufs, &input_events, &mut output_events, None, Some(transport))
+                .process(
+                    &in_bufs,
+                    &mut out_bufs,
+                    &input_events,
+                    &mut output_events,
+                    None,
+                    Some(transport),
+                )
                 .expect("process");
         }
         outs
@@ -159,10 +203,21 @@ fn recut_clap_captures_and_auditions_in_a_host() {
         .find(|d| d.id().is_some_and(|id| id.to_bytes() == b"dev.recut.recut"))
         .expect("dev.recut.recut in the bundle");
     assert_eq!(descriptor.name().unwrap().to_bytes(), b"Recut");
-    let host_info = HostInfo::new("recut-tests", "Recut", "https://example.invalid", "0.1").unwrap();
-    let mut instance =
-        PluginInstance::<Host>::new(|_| Shared, |_| (), &entry, descriptor.id().unwrap(), &host_info).expect("instance");
-    let config = PluginAudioConfiguration { sample_rate: f64::from(RATE), min_frames_count: 1, max_frames_count: BLOCK as u32 };
+    let host_info =
+        HostInfo::new("recut-tests", "Recut", "https://example.invalid", "0.1").unwrap();
+    let mut instance = PluginInstance::<Host>::new(
+        |_| Shared,
+        |_| (),
+        &entry,
+        descriptor.id().unwrap(),
+        &host_info,
+    )
+    .expect("instance");
+    let config = PluginAudioConfiguration {
+        sample_rate: f64::from(RATE),
+        min_frames_count: 1,
+        max_frames_count: BLOCK as u32,
+    };
     let processor = instance.activate(|_, _| (), config).expect("activate");
     let mut rig = Rig {
         processor: processor.start_processing().expect("start processing"),
@@ -178,8 +233,16 @@ fn recut_clap_captures_and_auditions_in_a_host() {
     while at < frames {
         let n = BLOCK.min(frames - at);
         let params: &[(&str, f64)] = if at == 0 { &[("capture", 1.0)] } else { &[] };
-        let out = rig.block([&song[0][at..at + n], &song[1][at..at + n]], &transport(true, at), params);
-        assert_eq!(out[0], song[0][at..at + n], "passthrough while capturing at {at}");
+        let out = rig.block(
+            [&song[0][at..at + n], &song[1][at..at + n]],
+            &transport(true, at),
+            params,
+        );
+        assert_eq!(
+            out[0],
+            song[0][at..at + n],
+            "passthrough while capturing at {at}"
+        );
         at += n;
     }
 
@@ -188,15 +251,25 @@ fn recut_clap_captures_and_auditions_in_a_host() {
     let probe = vec![0.5f32; BLOCK];
     let started = Instant::now();
     loop {
-        let out = rig.block([&probe, &probe], &transport(false, frames), &[("capture", 0.0)]);
+        let out = rig.block(
+            [&probe, &probe],
+            &transport(false, frames),
+            &[("capture", 0.0)],
+        );
         if out[0].iter().all(|s| *s == 0.0) {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no candidates 60 s after the capture ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no candidates 60 s after the capture ended"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let ready = started.elapsed();
-    println!("FIGURE clap host: capture of 150 s -> candidates ready in {:.2} s", ready.as_secs_f64());
+    println!(
+        "FIGURE clap host: capture of 150 s -> candidates ready in {:.2} s",
+        ready.as_secs_f64()
+    );
 
     // Audition Original from the start: the song again (after the 10 ms fade-in).
     let play = |rig: &mut Rig, audition: f64, seconds: usize| -> [Vec<f32>; 2] {
@@ -205,7 +278,11 @@ fn recut_clap_captures_and_auditions_in_a_host() {
         let silence = vec![0.0f32; BLOCK];
         let mut at = 0;
         while at < total {
-            let params: &[(&str, f64)] = if at == 0 { &[("audition", audition)] } else { &[] };
+            let params: &[(&str, f64)] = if at == 0 {
+                &[("audition", audition)]
+            } else {
+                &[]
+            };
             let o = rig.block([&silence, &silence], &transport(true, at), params);
             out[0].extend_from_slice(&o[0]);
             out[1].extend_from_slice(&o[1]);
@@ -215,19 +292,37 @@ fn recut_clap_captures_and_auditions_in_a_host() {
     };
     let original = play(&mut rig, 0.0, 60);
     let fade = (RATE as usize) / 100;
-    assert_eq!(original[0][fade..], song[0][fade..original[0].len()], "audition Original plays the capture");
+    assert_eq!(
+        original[0][fade..],
+        song[0][fade..original[0].len()],
+        "audition Original plays the capture"
+    );
     assert_eq!(original[1][fade..], song[1][fade..original[1].len()]);
 
     // Stop (fade out), then audition A from the start: an edit, not the original.
     let _ = rig.block([&probe, &probe], &transport(false, 0), &[]);
     let edit = play(&mut rig, 1.0, 150);
-    let differs = edit[0].iter().zip(&song[0]).filter(|(a, b)| (*a - *b).abs() > 1e-6).count();
-    assert!(differs > RATE as usize, "audition A sounds like the original ({differs} differing samples)");
+    let differs = edit[0]
+        .iter()
+        .zip(&song[0])
+        .filter(|(a, b)| (*a - *b).abs() > 1e-6)
+        .count();
+    assert!(
+        differs > RATE as usize,
+        "audition A sounds like the original ({differs} differing samples)"
+    );
     let peak = |x: &[f32]| x.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    assert!(peak(&edit[0]) > 0.3 && peak(&edit[0]) <= peak(&song[0]) * 1.01, "edit peak {}", peak(&edit[0]));
+    assert!(
+        peak(&edit[0]) > 0.3 && peak(&edit[0]) <= peak(&song[0]) * 1.01,
+        "edit peak {}",
+        peak(&edit[0])
+    );
     // The edit is ~120 s (the default target): silence after its end.
     let tail = &edit[0][RATE as usize * 130..];
-    assert!(tail.iter().all(|s| *s == 0.0), "audition A should end near the 120 s target");
+    assert!(
+        tail.iter().all(|s| *s == 0.0),
+        "audition A should end near the 120 s target"
+    );
 
     let stopped = rig.processor.stop_processing();
     instance.deactivate(stopped);

@@ -98,10 +98,13 @@ fn has_audio_extension(path: &Path) -> bool {
         .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// `cargo xtask test`: what CI runs. Setup, corpus, then every crate's tests in release.
+/// `cargo xtask test`: what CI runs. Setup, corpus, the plugin bundle, then every crate's
+/// tests in release.
 pub fn test() -> Result<()> {
     setup::setup_if_needed()?;
     fetch_corpus()?;
+    // The host tests load the bundle: build it fresh so they never test a stale one.
+    bundle(vec!["recut-plugin".into(), "--release".into()])?;
     run::run(cargo().args(["test", "--workspace", "--release", "--no-fail-fast"]))
 }
 
