@@ -57,6 +57,32 @@ impl Policy for BaselinePolicy {
     }
 }
 
+/// A trained ONNX policy (`models/policy.onnx` or any model the trainer exported).
+impl Policy for crate::model::PolicyModel {
+    fn logits(&self, analysis: &Analysis) -> Result<Vec<[f32; 3]>> {
+        Ok(self.logits_for(analysis)?)
+    }
+    fn path(&self) -> Option<String> {
+        Some(self.info().path.display().to_string())
+    }
+    fn model_version(&self) -> String {
+        self.info().model_version.clone()
+    }
+}
+
+/// The policy at `path` when given and loadable, else the baseline; a model that cannot
+/// be used is reported through `warn` (the baseline keeps Recut usable, DESIGN.md).
+pub fn load_policy(path: Option<&Path>, warn: &mut dyn FnMut(&crate::Error)) -> Box<dyn Policy + Send + Sync> {
+    match path.map(crate::model::PolicyModel::load) {
+        Some(Ok(model)) => Box::new(model),
+        Some(Err(e)) => {
+            warn(&e);
+            Box::new(BaselinePolicy)
+        }
+        None => Box::new(BaselinePolicy),
+    }
+}
+
 /// How long the candidates should be.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Target {

@@ -86,3 +86,27 @@ fn candidates_writes_the_manifest() {
     assert_eq!(cands[1]["id"], "temp_0.8");
     assert!(out_dir.join(cands[0]["path"].as_str().unwrap()).exists());
 }
+
+/// A policy model that cannot be used is reported and the baseline policy takes over
+/// (DESIGN.md: Recut stays usable without models).
+#[test]
+fn unusable_policy_falls_back_to_the_baseline_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo/hedgewars_freeway.ogg");
+    let junk = dir.path().join("policy.onnx");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let out_wav = dir.path().join("edit.wav");
+    let out = recut(dir.path())
+        .arg("edit")
+        .arg(&song)
+        .args(["--target", "2:30", "--policy"])
+        .arg(&junk)
+        .arg("--out")
+        .arg(&out_wav)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("not a valid ONNX model") && stderr.contains("baseline policy"), "{stderr}");
+    assert!(out_wav.exists());
+}

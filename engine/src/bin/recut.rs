@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use recut_engine::analysis::cache::{self, Cache, Source};
 use recut_engine::analysis::{Analysis, Analyzer, Corrections, FEATURE_TABLE, TempoCorrection};
 use recut_engine::audio::WavFormat;
-use recut_engine::candidates::{BaselinePolicy, CandidateOptions, Manifest, Policy, Target};
+use recut_engine::candidates::{CandidateOptions, Manifest, Target};
 use recut_engine::edit::{Constraints, Crossfade, Granularity, Plan};
 use recut_engine::{audio, model, plot};
 
@@ -151,6 +151,10 @@ struct EditArgs {
     /// Target length: seconds (`150`, `150s`) or minutes:seconds (`2:30`).
     #[arg(long, value_parser = parse_time)]
     target: f64,
+    /// Policy model (ONNX) proposing the edit; without it, or when it cannot be loaded
+    /// (the reason is printed), the built-in baseline policy.
+    #[arg(long, value_name = "FILE.onnx")]
+    policy: Option<PathBuf>,
     #[command(flatten)]
     constraints: ConstraintArgs,
     /// Sampling temperature (0 = always the policy's most likely action).
@@ -184,6 +188,10 @@ struct CandidatesArgs {
     /// Use at most this many songs (the first by name).
     #[arg(long, default_value_t = 10)]
     n_songs: usize,
+    /// Policy model (ONNX) proposing the edits; without it, or when it cannot be loaded
+    /// (the reason is printed), the built-in baseline policy.
+    #[arg(long, value_name = "FILE.onnx")]
+    policy: Option<PathBuf>,
     /// Comma-separated temperatures, one candidate each.
     #[arg(long, value_delimiter = ',', default_values_t = recut_engine::candidates::DEFAULT_TEMPERATURES.to_vec())]
     temperatures: Vec<f64>,
@@ -514,7 +522,10 @@ fn edit(args: EditArgs) -> Result<()> {
     let audio = audio::decode_file(&args.song)?;
     let constraints = args.constraints.constraints(args.target)?;
     let crossfade = args.constraints.crossfade()?;
-    let logits = BaselinePolicy.logits(&analysis)?;
+    let policy = recut_engine::candidates::load_policy(args.policy.as_deref(), &mut |e| {
+        eprintln!("warning: {e}; using the baseline policy")
+    });
+    let logits = policy.logits(&analysis)?;
     let plan = recut_engine::edit::decode(&analysis, &logits, &constraints, args.temperature, args.seed)
         .with_context(|| format!("editing {} to {}", args.song.display(), fmt_time(args.target)))?;
     let rendered = recut_engine::edit::render(&audio, &plan, crossfade)?;
@@ -576,7 +587,10 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let cache = (!args.no_cache).then(Cache::default_location);
-    let policy = BaselinePolicy;
+    let policy = recut_engine::candidates::load_policy(args.policy.as_deref(), &mut |e| {
+        eprintln!("warning: {e}; using the baseline policy")
+    });
+    let policy = policy.as_ref();
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} songs {elapsed_precise} {msg}")
@@ -586,14 +600,14 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
         .par_iter()
         .map(|f| {
             let t = Instant::now();
-            let r = recut_engine::candidates::process_song(f, &policy, &opts, &args.out, cache.as_ref());
+            let r = recut_engine::candidates::process_song(f, policy, &opts, &args.out, cache.as_ref());
             bar.inc(1);
             bar.set_message(song_name(f));
             (f.clone(), r, t.elapsed().as_secs_f64())
         })
         .collect();
     bar.finish_and_clear();
-    let mut manifest = Manifest::new(&policy);
+    let mut manifest = Manifest::new(policy);
     let mut failed = 0;
     for (f, r, secs) in results {
         match r {
