@@ -1,8 +1,21 @@
 //! Recut's trainer: learns a person's taste from their ratings.
 //!
-//! Reward models, losses, PPO and DPO fine-tuning of the policy, and ONNX export run here
-//! on tch (libtorch 2.11.0). This crate is the only one that links libtorch; the engine and
-//! the plugin run the exported ONNX models.
+//! Reward models ([`model::reward`]), the policy ([`model::policy`]), the Bradley–Terry
+//! loss ([`loss`]), reward training ([`train_reward`]), simulated raters ([`raters`]) and
+//! ONNX export ([`export`]) run here on tch (libtorch 2.11.0). This crate is the only one
+//! that links libtorch; the engine and the plugin run the exported ONNX models.
 
+pub mod data;
 pub mod device;
+pub mod error;
+pub mod export;
+pub mod history;
 pub mod info;
+pub mod loss;
+pub mod model;
+pub mod raters;
+pub mod rng;
+pub mod sim;
+pub mod train_reward;
+
+pub use error::{Result, TrainError};

@@ -1,0 +1,167 @@
+//! Preference pairs in memory, independent of the file formats (the three formats of
+//! DESIGN.md "Preference data" are read by `recut_engine::feedback` and adapted to
+//! [`PreferencePair`]), and the split into training and validation by song.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use recut_engine::FEATURE_DIM;
+
+use crate::rng::Rng;
+
+/// Which edit the rater preferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preference {
+    A,
+    B,
+    Tie,
+}
+
+impl Preference {
+    /// The Bradley–Terry target: P(a preferred) = 1, 0 or ½.
+    pub fn target(self) -> f64 {
+        match self {
+            Preference::A => 1.0,
+            Preference::B => 0.0,
+            Preference::Tie => 0.5,
+        }
+    }
+}
+
+/// One rated pair of edits of one song.
+#[derive(Debug, Clone)]
+pub struct PreferencePair {
+    /// The song's per-beat features (shared between the pairs of a song).
+    pub song_features: Arc<Vec<[f32; FEATURE_DIM]>>,
+    /// Edit A, one action code (Keep 0, Cut 1, Loop 2) per beat.
+    pub actions_a: Vec<u8>,
+    /// Edit B.
+    pub actions_b: Vec<u8>,
+    pub preference: Preference,
+    /// 0–3 (seed scale; 0 is used for ties and unknown strength).
+    pub strength: u8,
+    /// Which song (the validation split never separates a song's pairs).
+    pub song_id: String,
+}
+
+impl PreferencePair {
+    /// Checks lengths and codes.
+    pub fn validate(&self) -> Result<(), String> {
+        let t = self.song_features.len();
+        if t == 0 {
+            return Err(format!("song {}: no beats", self.song_id));
+        }
+        if self.actions_a.len() != t || self.actions_b.len() != t {
+            return Err(format!(
+                "song {}: {t} beats but edits of {} and {} actions",
+                self.song_id,
+                self.actions_a.len(),
+                self.actions_b.len()
+            ));
+        }
+        if self.actions_a.iter().chain(&self.actions_b).any(|&a| a > 2) {
+            return Err(format!("song {}: action code above 2", self.song_id));
+        }
+        Ok(())
+    }
+}
+
+/// Indices of training and validation pairs, split by song: a `val_fraction` of the songs
+/// (at least one when there are two or more songs, none with a single song) goes to
+/// validation with all its pairs. Songs are shuffled with `seed`.
+pub fn split_by_song(
+    pairs: &[PreferencePair],
+    val_fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let songs: BTreeSet<&str> = pairs.iter().map(|p| p.song_id.as_str()).collect();
+    let mut songs: Vec<&str> = songs.into_iter().collect();
+    Rng::new(seed).shuffle(&mut songs);
+    let n_val = if songs.len() < 2 || val_fraction <= 0.0 {
+        0
+    } else {
+        ((songs.len() as f64 * val_fraction).round() as usize).clamp(1, songs.len() - 1)
+    };
+    let val: BTreeSet<&str> = songs[..n_val].iter().copied().collect();
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for (i, p) in pairs.iter().enumerate() {
+        if val.contains(p.song_id.as_str()) {
+            valid.push(i)
+        } else {
+            train.push(i)
+        }
+    }
+    (train, valid)
+}
+
+/// `recut.trained_on`: `blake3:<first 16 hex of the hash of every pair>:<count>`.
+pub fn data_fingerprint(pairs: &[PreferencePair]) -> String {
+    let mut h = blake3::Hasher::new();
+    for p in pairs {
+        h.update(p.song_id.as_bytes());
+        h.update(&[0]);
+        h.update(&p.actions_a);
+        h.update(&[0xff]);
+        h.update(&p.actions_b);
+        h.update(&[p.preference.target().to_bits() as u8, p.strength]);
+    }
+    let hex = h.finalize().to_hex();
+    format!("blake3:{}:{}", &hex[..16], pairs.len())
+}
+
+/// Adapts ratings from the feedback store (or any of the three imported formats) to pairs.
+/// `features_for` supplies the analysed features of a rating's song (by `song_id` /
+/// `song_hash`), or `None` when the song is not available. Returns the pairs and, for every
+/// rating that could not be used, why (song missing, features version or beat count that
+/// does not match).
+pub fn pairs_from_ratings(
+    ratings: &[recut_engine::feedback::Rating],
+    mut features_for: impl FnMut(
+        &recut_engine::feedback::Rating,
+    ) -> Option<Arc<Vec<[f32; FEATURE_DIM]>>>,
+) -> (Vec<PreferencePair>, Vec<String>) {
+    use recut_engine::feedback::Preference as P;
+    let (mut pairs, mut skipped) = (Vec::new(), Vec::new());
+    for r in ratings {
+        let what = || {
+            format!(
+                "rating {} of {}",
+                r.id.as_deref().unwrap_or("(no id)"),
+                r.song_id
+            )
+        };
+        if let Some(v) = r
+            .features_version
+            .filter(|&v| v != recut_engine::FEATURES_VERSION)
+        {
+            skipped.push(format!(
+                "{}: features version {v}, this trainer needs {}",
+                what(),
+                recut_engine::FEATURES_VERSION
+            ));
+            continue;
+        }
+        let Some(features) = features_for(r) else {
+            skipped.push(format!("{}: song not available", what()));
+            continue;
+        };
+        let pair = PreferencePair {
+            song_features: features,
+            actions_a: r.edit_a.actions.iter().map(|&a| a as u8).collect(),
+            actions_b: r.edit_b.actions.iter().map(|&a| a as u8).collect(),
+            preference: match r.preference {
+                P::A => Preference::A,
+                P::B => Preference::B,
+                P::Tie => Preference::Tie,
+            },
+            strength: r.strength.min(3),
+            song_id: r.song_id.clone(),
+        };
+        match pair.validate() {
+            Ok(()) => pairs.push(pair),
+            Err(e) => skipped.push(format!("{}: {e}", what())),
+        }
+    }
+    (pairs, skipped)
+}

@@ -1,0 +1,62 @@
+//! `logs/training_history.json` (DESIGN.md "Training history"): the seed's keys (`episode`,
+//! `step`, `total_reward`, `policy_loss`, `value_loss`, `learned_reward`, `dense_reward`),
+//! `kl`, `entropy`, and for reward training `train_loss`, `val_loss`, `val_accuracy` (one
+//! entry per epoch) plus `val_accuracy_by_strength` (per epoch, strengths 1–3, `null` where
+//! the validation set has no pair of that strength).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// The history file's content. Keys that a run does not produce stay empty arrays.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainingHistory {
+    pub episode: Vec<u64>,
+    pub step: Vec<u64>,
+    pub total_reward: Vec<f64>,
+    pub policy_loss: Vec<f64>,
+    pub value_loss: Vec<f64>,
+    pub learned_reward: Vec<f64>,
+    pub dense_reward: Vec<f64>,
+    pub kl: Vec<f64>,
+    pub entropy: Vec<f64>,
+    pub train_loss: Vec<f64>,
+    pub val_loss: Vec<Option<f64>>,
+    pub val_accuracy: Vec<Option<f64>>,
+    pub val_accuracy_by_strength: Vec<[Option<f64>; 3]>,
+}
+
+impl TrainingHistory {
+    /// Writes the file (creating its folder).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| TrainError::Io {
+                path: dir.to_owned(),
+                source: e,
+            })?;
+        }
+        let text = serde_json::to_string_pretty(self).map_err(|e| TrainError::Json {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        std::fs::write(path, text).map_err(|e| TrainError::Io {
+            path: path.to_owned(),
+            source: e,
+        })
+    }
+
+    /// Reads a history file (seed files without the newer keys read as empty arrays).
+    pub fn read(path: &Path) -> Result<TrainingHistory> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        serde_json::from_str(&text).map_err(|e| TrainError::Json {
+            path: path.to_owned(),
+            source: e,
+        })
+    }
+}

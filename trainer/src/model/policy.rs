@@ -1,0 +1,155 @@
+//! The policy: a per-beat actor over the beat sequence with a value head.
+//!
+//! `GELU(Linear(125 → d)(features))` → `layers` pre-norm encoder layers (the same layer as
+//! the reward transformer, masked self-attention over the song's beats, so every beat's
+//! action sees its context) → LayerNorm → `logits = Linear(d → 3)` per beat and
+//! `value = Linear(d → 1)(masked mean)`. No positional table: position comes from the
+//! features, so any `T` works. Exports to `policy.onnx` op for op ([`crate::export`]).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Device, Tensor};
+
+use super::reward::{config_path, read_json, write_json};
+use super::{EncoderLayer, FEATURE_DIM, N_ACTIONS, key_bias, ln, masked_mean};
+use crate::error::{Result, TrainError};
+
+/// Policy shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyConfig {
+    pub layers: i64,
+    pub heads: i64,
+    pub width: i64,
+    pub mlp_ratio: i64,
+    pub dropout: f64,
+}
+
+impl Default for PolicyConfig {
+    /// 2 layers, 4 heads, width 128.
+    fn default() -> Self {
+        PolicyConfig {
+            layers: 2,
+            heads: 4,
+            width: 128,
+            mlp_ratio: 4,
+            dropout: 0.1,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The tiny shape tests use: 1 layer, 2 heads, width 16.
+    pub fn tiny() -> Self {
+        PolicyConfig {
+            layers: 1,
+            heads: 2,
+            width: 16,
+            mlp_ratio: 2,
+            dropout: 0.0,
+        }
+    }
+
+    /// `recut.architecture`: `policy-transformer-2x128h4`.
+    pub fn architecture(&self) -> String {
+        format!(
+            "policy-transformer-{}x{}h{}",
+            self.layers, self.width, self.heads
+        )
+    }
+}
+
+/// The policy network with its variables.
+pub struct PolicyNet {
+    pub vs: nn::VarStore,
+    pub input: nn::Linear,
+    pub layers: Vec<EncoderLayer>,
+    pub ln_f: nn::LayerNorm,
+    pub logits_head: nn::Linear,
+    pub value_head: nn::Linear,
+    pub config: PolicyConfig,
+}
+
+impl std::fmt::Debug for PolicyNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyNet")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl PolicyNet {
+    pub fn new(c: &PolicyConfig, device: Device) -> Result<PolicyNet> {
+        if c.layers < 0
+            || c.width <= 0
+            || c.heads <= 0
+            || c.width % c.heads != 0
+            || c.mlp_ratio <= 0
+        {
+            return Err(TrainError::Config(format!(
+                "policy needs width > 0 and heads dividing width; got {c:?}"
+            )));
+        }
+        let vs = nn::VarStore::new(device);
+        let p = vs.root() / "policy";
+        let d = c.width;
+        let input = nn::linear(&p / "input", FEATURE_DIM, d, Default::default());
+        let layers = (0..c.layers)
+            .map(|i| EncoderLayer::new(&p / "layers" / i, d, c.heads, c.mlp_ratio, c.dropout))
+            .collect();
+        let ln_f = ln(&p / "ln_f", d);
+        let logits_head = nn::linear(&p / "logits", d, N_ACTIONS, Default::default());
+        let value_head = nn::linear(&p / "value", d, 1, Default::default());
+        Ok(PolicyNet {
+            vs,
+            input,
+            layers,
+            ln_f,
+            logits_head,
+            value_head,
+            config: c.clone(),
+        })
+    }
+
+    /// `(logits [B, T, 3], value [B])`.
+    pub fn forward_t(&self, features: &Tensor, mask: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let mut x = self.input.forward(features).gelu("none");
+        let bias = key_bias(mask);
+        for layer in &self.layers {
+            x = layer.forward_t(&x, &bias, train);
+        }
+        let h = self.ln_f.forward(&x);
+        let logits = self.logits_head.forward(&h);
+        let value = self
+            .value_head
+            .forward(&masked_mean(&h, mask))
+            .squeeze_dim(-1);
+        (logits, value)
+    }
+
+    /// `recut.architecture`.
+    pub fn architecture(&self) -> String {
+        self.config.architecture()
+    }
+
+    /// Saves weights and the config sidecar (see [`super::RewardModel::save`]).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| TrainError::Io {
+                path: dir.to_owned(),
+                source: e,
+            })?;
+        }
+        self.vs.save(path)?;
+        write_json(&config_path(path), &self.config)
+    }
+
+    /// Loads a policy saved by [`Self::save`].
+    pub fn load(path: &Path, device: Device) -> Result<PolicyNet> {
+        let config: PolicyConfig = read_json(&config_path(path))?;
+        let mut m = PolicyNet::new(&config, device)?;
+        m.vs.load(path)?;
+        Ok(m)
+    }
+}

@@ -1,0 +1,393 @@
+//! The reward models: a score in [-10, 10] for an edit (one action per beat) of a song.
+//!
+//! * [`RewardTransformer`] (the seed's architecture): per beat, `Linear(125 → d)(features)
+//!   + Embedding(3 → d)(action)`; `layers` pre-norm encoder layers with key-padding-masked
+//!   multi-head self-attention and a GELU MLP; a final LayerNorm; masked mean pooling;
+//!   `Linear(d → 1)`; clamp to [-10, 10]. Defaults are the seed's: 3 layers, 4 heads, width
+//!   256.
+//! * [`RewardMlp`]: an MLP over an edit summary ([`edit_summary`]): masked means of the
+//!   features of kept, cut and looped beats, the three action shares and the switch rate
+//!   (share of beats whose action differs from the previous beat's) → `hidden` (64) → GELU
+//!   → score, clamped.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+use super::{EncoderLayer, FEATURE_DIM, N_ACTIONS, SCORE_CLAMP, key_bias, ln, masked_mean};
+use crate::error::{Result, TrainError};
+
+/// Transformer reward model shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformerConfig {
+    pub layers: i64,
+    pub heads: i64,
+    pub width: i64,
+    /// MLP hidden units per layer = `mlp_ratio · width`.
+    pub mlp_ratio: i64,
+    /// Dropout on attention weights and residual branches while training.
+    pub dropout: f64,
+}
+
+impl Default for TransformerConfig {
+    /// The seed's: 3 layers, 4 heads, width 256.
+    fn default() -> Self {
+        TransformerConfig {
+            layers: 3,
+            heads: 4,
+            width: 256,
+            mlp_ratio: 4,
+            dropout: 0.1,
+        }
+    }
+}
+
+impl TransformerConfig {
+    /// The tiny shape the tests use: 1 layer, 2 heads, width 16.
+    pub fn tiny() -> Self {
+        TransformerConfig {
+            layers: 1,
+            heads: 2,
+            width: 16,
+            mlp_ratio: 2,
+            dropout: 0.0,
+        }
+    }
+}
+
+/// Summary-MLP reward model shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlpConfig {
+    pub hidden: i64,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        MlpConfig { hidden: 64 }
+    }
+}
+
+/// Which reward architecture, with its shape (saved beside checkpoints as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "arch", rename_all = "snake_case")]
+pub enum RewardConfig {
+    Transformer(TransformerConfig),
+    Mlp(MlpConfig),
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        RewardConfig::Transformer(TransformerConfig::default())
+    }
+}
+
+impl RewardConfig {
+    /// `recut.architecture`: `reward-transformer-3x256h4`, `reward-mlp-64`.
+    pub fn architecture(&self) -> String {
+        match self {
+            RewardConfig::Transformer(c) => {
+                format!("reward-transformer-{}x{}h{}", c.layers, c.width, c.heads)
+            }
+            RewardConfig::Mlp(c) => format!("reward-mlp-{}", c.hidden),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self {
+            RewardConfig::Transformer(c) => {
+                if c.layers < 0
+                    || c.width <= 0
+                    || c.heads <= 0
+                    || c.width % c.heads != 0
+                    || c.mlp_ratio <= 0
+                {
+                    return Err(TrainError::Config(format!(
+                        "transformer needs layers ≥ 0, width > 0 and heads dividing width; got {c:?}"
+                    )));
+                }
+            }
+            RewardConfig::Mlp(c) => {
+                if c.hidden <= 0 {
+                    return Err(TrainError::Config(format!(
+                        "mlp needs hidden > 0; got {c:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The seed's transformer reward model.
+#[derive(Debug)]
+pub struct RewardTransformer {
+    pub input: nn::Linear,
+    pub action_emb: nn::Embedding,
+    pub layers: Vec<EncoderLayer>,
+    pub ln_f: nn::LayerNorm,
+    pub head: nn::Linear,
+    pub config: TransformerConfig,
+}
+
+impl RewardTransformer {
+    pub fn new(p: nn::Path, c: &TransformerConfig) -> RewardTransformer {
+        let d = c.width;
+        RewardTransformer {
+            input: nn::linear(&p / "input", FEATURE_DIM, d, Default::default()),
+            action_emb: nn::embedding(
+                &p / "action_emb",
+                N_ACTIONS,
+                d,
+                nn::EmbeddingConfig {
+                    ws_init: nn::Init::Randn {
+                        mean: 0.0,
+                        stdev: 0.02,
+                    },
+                    ..Default::default()
+                },
+            ),
+            layers: (0..c.layers)
+                .map(|i| EncoderLayer::new(&p / "layers" / i, d, c.heads, c.mlp_ratio, c.dropout))
+                .collect(),
+            ln_f: ln(&p / "ln_f", d),
+            head: nn::linear(&p / "head", d, 1, Default::default()),
+            config: c.clone(),
+        }
+    }
+
+    pub fn forward_t(
+        &self,
+        features: &Tensor,
+        actions: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        let mut x = self.input.forward(features) + self.action_emb.forward(actions);
+        let bias = key_bias(mask);
+        for layer in &self.layers {
+            x = layer.forward_t(&x, &bias, train);
+        }
+        let pooled = masked_mean(&self.ln_f.forward(&x), mask);
+        self.head
+            .forward(&pooled)
+            .squeeze_dim(-1)
+            .clamp(-SCORE_CLAMP, SCORE_CLAMP)
+    }
+}
+
+/// Length of [`edit_summary`]'s output: 4 relative feature means, 3 shares, switch rate.
+pub const SUMMARY_DIM: i64 = 4 * FEATURE_DIM + N_ACTIONS + 1;
+
+/// Edit summary `[B, SUMMARY_DIM]`: for each action `c` (Keep, Cut, Loop) the mean features
+/// of the real beats with action `c` relative to the song's mean over all its beats
+/// (`(mean_c − mean_all)·[n_c > 0]`, so zero when no beat has action `c`; relative, so the
+/// model sees what the edit keeps and drops rather than which song it is); the share of
+/// real beats with each action; the switch rate (real beats whose action differs from the
+/// previous beat's, over the real beat count); and, first, the mean features of what is
+/// played (Keep once, Loop twice) relative to the song's mean.
+pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tensor {
+    let t = actions.size()[1];
+    let total = mask
+        .sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
+        .clamp_min(1.0);
+    let mut parts = Vec::new();
+    let mut shares = Vec::new();
+    let mean_all = masked_mean(features, mask);
+    let played =
+        (actions.eq(0).to_kind(Kind::Float) + actions.eq(2).to_kind(Kind::Float) * 2.0) * mask;
+    parts.push(masked_mean(features, &played) - &mean_all);
+    for c in 0..N_ACTIONS {
+        let m = actions.eq(c).to_kind(Kind::Float) * mask;
+        let n = m.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
+        let present = n.gt(0.0).to_kind(Kind::Float);
+        parts.push((masked_mean(features, &m) - &mean_all) * present);
+        shares.push(n / &total);
+    }
+    let switches = actions
+        .narrow(1, 1, t - 1)
+        .ne_tensor(&actions.narrow(1, 0, t - 1))
+        .to_kind(Kind::Float)
+        * mask.narrow(1, 1, t - 1);
+    let switch_rate = switches.sum_dim_intlist([1i64].as_slice(), true, Kind::Float) / &total;
+    parts.extend(shares);
+    parts.push(switch_rate);
+    Tensor::cat(&parts, 1)
+}
+
+/// The edit-summary MLP reward model.
+#[derive(Debug)]
+pub struct RewardMlp {
+    pub fc1: nn::Linear,
+    pub fc2: nn::Linear,
+    pub config: MlpConfig,
+}
+
+impl RewardMlp {
+    pub fn new(p: nn::Path, c: &MlpConfig) -> RewardMlp {
+        RewardMlp {
+            fc1: nn::linear(&p / "fc1", SUMMARY_DIM, c.hidden, Default::default()),
+            fc2: nn::linear(&p / "fc2", c.hidden, 1, Default::default()),
+            config: c.clone(),
+        }
+    }
+
+    pub fn forward_t(
+        &self,
+        features: &Tensor,
+        actions: &Tensor,
+        mask: &Tensor,
+        _train: bool,
+    ) -> Tensor {
+        let s = edit_summary(features, actions, mask);
+        self.fc2
+            .forward(&self.fc1.forward(&s).gelu("none"))
+            .squeeze_dim(-1)
+            .clamp(-SCORE_CLAMP, SCORE_CLAMP)
+    }
+}
+
+/// Either reward architecture.
+#[derive(Debug)]
+pub enum RewardNet {
+    Transformer(Box<RewardTransformer>),
+    Mlp(RewardMlp),
+}
+
+/// A reward model: its variables, its network and its config.
+pub struct RewardModel {
+    pub vs: nn::VarStore,
+    pub net: RewardNet,
+    pub config: RewardConfig,
+    /// The version this model was saved or exported as (set by training / the CLI; becomes
+    /// `recut.parent` of a model fine-tuned from it).
+    pub model_version: Option<String>,
+}
+
+/// What [`RewardModel::save`] writes beside the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RewardSidecar {
+    config: RewardConfig,
+    model_version: Option<String>,
+}
+
+impl std::fmt::Debug for RewardModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RewardModel")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl RewardModel {
+    /// A freshly initialised model (seed libtorch with `tch::manual_seed` first for
+    /// reproducible weights).
+    pub fn new(config: &RewardConfig, device: Device) -> Result<RewardModel> {
+        config.validate()?;
+        let vs = nn::VarStore::new(device);
+        let root = vs.root() / "reward";
+        let net = match config {
+            RewardConfig::Transformer(c) => {
+                RewardNet::Transformer(Box::new(RewardTransformer::new(root, c)))
+            }
+            RewardConfig::Mlp(c) => RewardNet::Mlp(RewardMlp::new(root, c)),
+        };
+        Ok(RewardModel {
+            vs,
+            net,
+            config: config.clone(),
+            model_version: None,
+        })
+    }
+
+    /// Scores `[B]` for `features` `[B,T,125]`, `actions` i64 `[B,T]`, `mask` `[B,T]`.
+    pub fn forward_t(
+        &self,
+        features: &Tensor,
+        actions: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        match &self.net {
+            RewardNet::Transformer(m) => m.forward_t(features, actions, mask, train),
+            RewardNet::Mlp(m) => m.forward_t(features, actions, mask, train),
+        }
+    }
+
+    /// Evaluation-mode scores of a [`super::Batch`] (no gradient).
+    pub fn score(&self, batch: &super::Batch) -> Tensor {
+        tch::no_grad(|| self.forward_t(&batch.features, &batch.actions, &batch.mask, false))
+    }
+
+    /// `recut.architecture`.
+    pub fn architecture(&self) -> String {
+        self.config.architecture()
+    }
+
+    /// Number of trainable parameters.
+    pub fn n_params(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+
+    /// Saves the weights to `path` (a tch VarStore file, `.safetensors` or `.ot`) and the
+    /// config and model version beside it (`path` + `.json`), so [`Self::load`] can rebuild the model.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| TrainError::Io {
+                path: dir.to_owned(),
+                source: e,
+            })?;
+        }
+        self.vs.save(path)?;
+        write_json(
+            &config_path(path),
+            &RewardSidecar {
+                config: self.config.clone(),
+                model_version: self.model_version.clone(),
+            },
+        )
+    }
+
+    /// Loads a model saved by [`Self::save`].
+    pub fn load(path: &Path, device: Device) -> Result<RewardModel> {
+        let side: RewardSidecar = read_json(&config_path(path))?;
+        let mut m = RewardModel::new(&side.config, device)?;
+        m.vs.load(path)?;
+        m.model_version = side.model_version;
+        Ok(m)
+    }
+}
+
+/// The config sidecar of a checkpoint: `reward.safetensors` → `reward.safetensors.json`.
+pub fn config_path(checkpoint: &Path) -> PathBuf {
+    let mut s = checkpoint.as_os_str().to_owned();
+    s.push(".json");
+    PathBuf::from(s)
+}
+
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::Json {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    std::fs::write(path, text).map_err(|e| TrainError::Io {
+        path: path.to_owned(),
+        source: e,
+    })
+}
+
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Json {
+        path: path.to_owned(),
+        source: e,
+    })
+}

@@ -1,0 +1,345 @@
+//! Reward-model training on preference pairs (Bradley–Terry, [`crate::loss`]).
+//!
+//! Validation is split by song ([`crate::data::split_by_song`]), never by pair, so the
+//! validation accuracy says how the model does on songs it has not seen. Adam with
+//! gradient-norm clipping; after every epoch the validation loss, accuracy (overall and
+//! per strength 1–3, over decided pairs) are recorded, and the weights with the lowest
+//! validation loss are kept (restored at the end, and saved as a tch checkpoint when a path
+//! is given). Fine-tuning (v2 from v1) is the same call on a model loaded from v1's
+//! checkpoint ([`crate::model::RewardModel::load`]).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tch::{Tensor, nn, nn::OptimizerConfig};
+
+use crate::data::{PreferencePair, data_fingerprint, split_by_song};
+use crate::error::{Result, TrainError};
+use crate::history::TrainingHistory;
+use crate::loss::{LossConfig, bradley_terry, correct, targets};
+use crate::model::batch::to_vec_f32;
+use crate::model::{Batch, RewardModel};
+use crate::rng::Rng;
+
+/// Training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Pairs per optimiser step (each pair is two forward items).
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Gradient-norm clip (0 = none).
+    pub grad_clip: f64,
+    /// Share of songs held out for validation.
+    pub val_fraction: f64,
+    /// Seeds the split and the shuffles (libtorch's own seed is set by the caller).
+    pub seed: u64,
+    pub loss: LossConfig,
+    /// Show an indicatif progress bar.
+    pub progress: bool,
+    /// Where to save the best weights (tch VarStore file + config sidecar).
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 16,
+            lr: 3e-4,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            val_fraction: 0.2,
+            seed: 0,
+            loss: LossConfig::default(),
+            progress: false,
+            checkpoint: None,
+        }
+    }
+}
+
+/// Accuracy of a model on a set of pairs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Mean Bradley–Terry loss (without centring).
+    pub loss: f64,
+    /// Share of decided pairs ordered as the rater ordered them (`None` without any).
+    pub accuracy: Option<f64>,
+    /// The same per strength 1, 2, 3.
+    pub accuracy_by_strength: [Option<f64>; 3],
+    /// Pairs evaluated (ties included) and decided pairs.
+    pub pairs: usize,
+    pub decided: usize,
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val: Option<Evaluation>,
+}
+
+/// What training did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub epochs: Vec<EpochStats>,
+    /// Epoch (1-based) whose weights were kept (the last one without validation data).
+    pub best_epoch: usize,
+    /// Validation figures of the kept weights.
+    pub best_val: Option<Evaluation>,
+    pub train_pairs: usize,
+    pub val_pairs: usize,
+    pub train_songs: Vec<String>,
+    pub val_songs: Vec<String>,
+    /// `recut.trained_on` for the data.
+    pub trained_on: String,
+    pub seconds: f64,
+}
+
+impl TrainReport {
+    /// The DESIGN.md history (reward keys filled, the rest empty).
+    pub fn history(&self) -> TrainingHistory {
+        let mut h = TrainingHistory::default();
+        for e in &self.epochs {
+            h.train_loss.push(e.train_loss);
+            h.val_loss.push(e.val.as_ref().map(|v| v.loss));
+            h.val_accuracy.push(e.val.as_ref().and_then(|v| v.accuracy));
+            h.val_accuracy_by_strength.push(
+                e.val
+                    .as_ref()
+                    .map(|v| v.accuracy_by_strength)
+                    .unwrap_or([None; 3]),
+            );
+        }
+        h
+    }
+}
+
+fn songs_of(pairs: &[PreferencePair], idx: &[usize]) -> Vec<String> {
+    let s: std::collections::BTreeSet<&str> =
+        idx.iter().map(|&i| pairs[i].song_id.as_str()).collect();
+    s.into_iter().map(str::to_owned).collect()
+}
+
+/// `(s_a, s_b)` scores `[n]` of the pairs `idx`, in one forward pass of `2n` items.
+fn forward_pairs(
+    model: &RewardModel,
+    pairs: &[PreferencePair],
+    idx: &[usize],
+    train: bool,
+) -> (Tensor, Tensor) {
+    let mut items: Vec<(&[[f32; recut_engine::FEATURE_DIM]], &[u8])> =
+        Vec::with_capacity(2 * idx.len());
+    items.extend(idx.iter().map(|&i| {
+        (
+            pairs[i].song_features.as_slice(),
+            pairs[i].actions_a.as_slice(),
+        )
+    }));
+    items.extend(idx.iter().map(|&i| {
+        (
+            pairs[i].song_features.as_slice(),
+            pairs[i].actions_b.as_slice(),
+        )
+    }));
+    let b = Batch::new(&items, model.vs.device());
+    let s = model.forward_t(&b.features, &b.actions, &b.mask, train);
+    let n = idx.len() as i64;
+    (s.narrow(0, 0, n), s.narrow(0, n, n))
+}
+
+/// Scores both edits of each pair `idx` (evaluation mode): `(s_a, s_b)` per pair.
+pub fn score_pairs(
+    model: &RewardModel,
+    pairs: &[PreferencePair],
+    idx: &[usize],
+    batch_size: usize,
+) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(idx.len());
+    tch::no_grad(|| {
+        for chunk in idx.chunks(batch_size.max(1)) {
+            let (a, b) = forward_pairs(model, pairs, chunk, false);
+            out.extend(
+                to_vec_f32(&a)
+                    .into_iter()
+                    .zip(to_vec_f32(&b))
+                    .map(|(a, b)| (a as f64, b as f64)),
+            );
+        }
+    });
+    out
+}
+
+/// Loss and accuracy of `model` on the pairs `idx`.
+pub fn evaluate(
+    model: &RewardModel,
+    pairs: &[PreferencePair],
+    idx: &[usize],
+    loss: &LossConfig,
+    batch_size: usize,
+) -> Evaluation {
+    if idx.is_empty() {
+        return Evaluation::default();
+    }
+    let scores = score_pairs(model, pairs, idx, batch_size);
+    let prefs: Vec<_> = idx
+        .iter()
+        .map(|&i| (pairs[i].preference, pairs[i].strength))
+        .collect();
+    let (t, m) = targets(loss, &prefs, tch::Device::Cpu);
+    let sa = Tensor::from_slice(&scores.iter().map(|s| s.0 as f32).collect::<Vec<_>>());
+    let sb = Tensor::from_slice(&scores.iter().map(|s| s.1 as f32).collect::<Vec<_>>());
+    let l = bradley_terry(&sa, &sb, &t, &m, 0.0).double_value(&[]);
+    let (mut right, mut n) = (0usize, 0usize);
+    let mut by = [(0usize, 0usize); 3];
+    for (&i, &(a, b)) in idx.iter().zip(&scores) {
+        let p = &pairs[i];
+        if let Some(ok) = correct(a, b, p.preference) {
+            n += 1;
+            right += ok as usize;
+            let s = p.strength.clamp(1, 3) as usize - 1;
+            by[s].1 += 1;
+            by[s].0 += ok as usize;
+        }
+    }
+    let frac = |r: usize, n: usize| (n > 0).then(|| r as f64 / n as f64);
+    Evaluation {
+        loss: l,
+        accuracy: frac(right, n),
+        accuracy_by_strength: [
+            frac(by[0].0, by[0].1),
+            frac(by[1].0, by[1].1),
+            frac(by[2].0, by[2].1),
+        ],
+        pairs: idx.len(),
+        decided: n,
+    }
+}
+
+/// Trains `model` on `pairs` (see the module doc). The model ends with the best weights.
+pub fn train_reward(
+    model: &mut RewardModel,
+    pairs: &[PreferencePair],
+    cfg: &TrainConfig,
+) -> Result<TrainReport> {
+    let start = Instant::now();
+    for p in pairs {
+        p.validate().map_err(TrainError::Data)?;
+    }
+    let (train, val) = split_by_song(pairs, cfg.val_fraction, cfg.seed);
+    if train.is_empty() {
+        return Err(TrainError::Data("no training pairs".into()));
+    }
+    let mut opt = nn::Adam {
+        wd: cfg.weight_decay,
+        ..Default::default()
+    }
+    .build(&model.vs, cfg.lr)?;
+    let mut rng = Rng::new(cfg.seed.wrapping_add(1));
+    let batch = cfg.batch_size.max(1);
+    let steps = cfg.epochs * train.len().div_ceil(batch);
+    let bar = if cfg.progress {
+        ProgressBar::new(steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("reward");
+    let device = model.vs.device();
+    // (validation loss, epoch, weights, evaluation) of the best epoch so far.
+    type Best = (f64, usize, Vec<(String, Tensor)>, Option<Evaluation>);
+    let mut best: Option<Best> = None;
+    let mut epochs = Vec::new();
+    let mut order = train.clone();
+    for epoch in 1..=cfg.epochs {
+        rng.shuffle(&mut order);
+        let (mut sum, mut count) = (0.0, 0usize);
+        for chunk in order.chunks(batch) {
+            let (sa, sb) = forward_pairs(model, pairs, chunk, true);
+            let prefs: Vec<_> = chunk
+                .iter()
+                .map(|&i| (pairs[i].preference, pairs[i].strength))
+                .collect();
+            let (t, m) = targets(&cfg.loss, &prefs, device);
+            let loss = bradley_terry(&sa, &sb, &t, &m, cfg.loss.centring);
+            if cfg.grad_clip > 0.0 {
+                opt.backward_step_clip_norm(&loss, cfg.grad_clip);
+            } else {
+                opt.backward_step(&loss);
+            }
+            sum += loss.double_value(&[]) * chunk.len() as f64;
+            count += chunk.len();
+            bar.inc(1);
+        }
+        let train_loss = sum / count.max(1) as f64;
+        let v = (!val.is_empty()).then(|| evaluate(model, pairs, &val, &cfg.loss, 2 * batch));
+        let key = v.as_ref().map_or(f64::NEG_INFINITY, |v| v.loss);
+        if best.as_ref().is_none_or(|b| key <= b.0) {
+            best = Some((key, epoch, snapshot(model), v.clone()));
+        }
+        bar.set_message(match &v {
+            Some(v) => format!(
+                "epoch {epoch}: train {train_loss:.4} val {:.4} acc {}",
+                v.loss,
+                v.accuracy.map_or("-".into(), |a| format!("{:.3}", a))
+            ),
+            None => format!("epoch {epoch}: train {train_loss:.4}"),
+        });
+        epochs.push(EpochStats {
+            epoch,
+            train_loss,
+            val: v,
+        });
+    }
+    bar.finish();
+    let (best_epoch, best_val) = match best {
+        Some((_, e, snap, v)) => {
+            restore(model, &snap);
+            (e, v)
+        }
+        None => (0, None),
+    };
+    if let Some(path) = &cfg.checkpoint {
+        model.save(path)?;
+    }
+    Ok(TrainReport {
+        epochs,
+        best_epoch,
+        best_val,
+        train_pairs: train.len(),
+        val_pairs: val.len(),
+        train_songs: songs_of(pairs, &train),
+        val_songs: songs_of(pairs, &val),
+        trained_on: data_fingerprint(pairs),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn snapshot(model: &RewardModel) -> Vec<(String, Tensor)> {
+    model
+        .vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach().copy()))
+        .collect()
+}
+
+fn restore(model: &mut RewardModel, snap: &[(String, Tensor)]) {
+    let vars = model.vs.variables();
+    tch::no_grad(|| {
+        for (k, t) in snap {
+            if let Some(v) = vars.get(k) {
+                let mut v = v.shallow_clone();
+                v.copy_(t);
+            }
+        }
+    });
+}

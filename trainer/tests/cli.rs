@@ -1,0 +1,132 @@
+//! The `recut-trainer` binary: `reward` on simulated pairs writes a loadable reward.onnx,
+//! a checkpoint and the history; `export` rewrites a checkpoint and a fresh policy.
+
+mod common;
+
+use std::process::Command;
+
+fn trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
+}
+
+#[test]
+fn reward_then_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p);
+    let out = trainer()
+        .args(["reward", "--pairs-from-taste", "long", "--songs"])
+        .arg(common::corpus_dir())
+        .args([
+            "--max-songs",
+            "2",
+            "--max-beats",
+            "64",
+            "--n-pairs",
+            "40",
+            "--arch",
+            "mlp",
+            "--epochs",
+            "2",
+            "--val-fraction",
+            "0.5",
+        ])
+        .arg("--out")
+        .arg(d("models/reward.onnx"))
+        .arg("--checkpoint")
+        .arg(d("models/reward.safetensors"))
+        .arg("--history")
+        .arg(d("logs/training_history.json"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout {stdout}\nstderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("val accuracy"), "{stdout}");
+    let model = recut_engine::RewardModel::load(d("models/reward.onnx")).unwrap();
+    assert_eq!(model.info().architecture.as_deref(), Some("reward-mlp-64"));
+    assert!(model.info().trained_on.as_deref().unwrap().ends_with(":40"));
+    let version = model.info().model_version.clone();
+    assert!(version.starts_with("reward-"), "{version}");
+    let hist: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("logs/training_history.json")).unwrap())
+            .unwrap();
+    assert_eq!(hist["train_loss"].as_array().unwrap().len(), 2);
+
+    // Fine-tune v2 from v1: the parent is v1's version.
+    let out = trainer()
+        .args(["reward", "--pairs-from-taste", "long", "--songs"])
+        .arg(common::corpus_dir())
+        .args([
+            "--max-songs",
+            "2",
+            "--max-beats",
+            "64",
+            "--n-pairs",
+            "20",
+            "--epochs",
+            "1",
+            "--seed",
+            "3",
+        ])
+        .arg("--from")
+        .arg(d("models/reward.safetensors"))
+        .arg("--out")
+        .arg(d("models/reward_v2.onnx"))
+        .arg("--checkpoint")
+        .arg(d("models/reward_v2.safetensors"))
+        .arg("--history")
+        .arg(d("logs/h2.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v2 = recut_engine::RewardModel::load(d("models/reward_v2.onnx")).unwrap();
+    assert_eq!(v2.info().parent.as_deref(), Some(version.as_str()));
+
+    let out = trainer()
+        .args(["export", "--checkpoint"])
+        .arg(d("models/reward.safetensors"))
+        .arg("--out")
+        .arg(d("again.onnx"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        recut_engine::RewardModel::load(d("again.onnx"))
+            .unwrap()
+            .info()
+            .model_version,
+        version
+    );
+
+    let out = trainer()
+        .args([
+            "export",
+            "--kind",
+            "policy",
+            "--random-init",
+            "--model-version",
+            "policy-random",
+            "--out",
+        ])
+        .arg(d("policy.onnx"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = recut_engine::PolicyModel::load(d("policy.onnx")).unwrap();
+    assert_eq!(p.info().model_version, "policy-random");
+}

@@ -1,0 +1,44 @@
+//! Shared test fixtures: analysed corpus songs (analysed once per test binary).
+
+#![allow(dead_code, clippy::type_complexity)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use recut_engine::Analysis;
+
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/songs")
+}
+
+/// The analysis of a corpus song (e.g. `hedgewars_freeway.ogg`), cached in memory.
+pub fn song(name: &str) -> Arc<Analysis> {
+    static CACHE: OnceLock<Mutex<Vec<(String, Arc<Analysis>)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    if let Some((_, a)) = cache.lock().unwrap().iter().find(|(n, _)| n == name) {
+        return a.clone();
+    }
+    let path = corpus_dir().join(name);
+    let (a, _) =
+        recut_engine::analysis::cache::analyze_file(&path, &Default::default(), None, &mut |_| {})
+            .unwrap_or_else(|e| panic!("analysing {}: {e}", path.display()));
+    let a = Arc::new(a);
+    cache.lock().unwrap().push((name.to_owned(), a.clone()));
+    a
+}
+
+/// A small deterministic generator (SplitMix64) for test data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}

@@ -1,0 +1,183 @@
+//! The exported ONNX models compute what the tch models compute: randomly initialised
+//! (seeded) models are exported, loaded through the engine's contract-checking sessions, and
+//! fed a real song's features (200 beats, B = 2 with padding) and random actions.
+
+#![allow(clippy::type_complexity)]
+
+mod common;
+
+use common::{Rng, song};
+use recut_engine::FEATURE_DIM;
+use recut_engine::model::onnx::{OnnxModelExt, keys};
+use recut_trainer::export::{ExportInfo, write_policy, write_reward};
+use recut_trainer::model::batch::to_vec_f32;
+use recut_trainer::model::{
+    Batch, MlpConfig, PolicyConfig, PolicyNet, RewardConfig, RewardModel, TransformerConfig,
+};
+use tch::Device;
+
+const TOL: f32 = 1e-4;
+
+/// Two items: the first 200 beats of the song, and beats 40..170 (130 beats, so padded).
+fn items() -> (
+    Vec<[f32; FEATURE_DIM]>,
+    Vec<[f32; FEATURE_DIM]>,
+    Vec<u8>,
+    Vec<u8>,
+) {
+    let a = song("hedgewars_freeway.ogg");
+    assert!(
+        a.features.len() >= 200,
+        "song has {} beats",
+        a.features.len()
+    );
+    let f0 = a.features[..200].to_vec();
+    let f1 = a.features[40..170].to_vec();
+    let mut rng = Rng(11);
+    let a0 = (0..f0.len()).map(|_| rng.below(3) as u8).collect();
+    let a1 = (0..f1.len()).map(|_| rng.below(3) as u8).collect();
+    (f0, f1, a0, a1)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn check_reward(config: RewardConfig) {
+    tch::manual_seed(1234);
+    let model = RewardModel::new(&config, Device::Cpu).unwrap();
+    let (f0, f1, a0, a1) = items();
+    let batch = Batch::new(&[(&f0, &a0), (&f1, &a1)], Device::Cpu);
+    let torch = to_vec_f32(&model.score(&batch));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reward.onnx");
+    let info = ExportInfo {
+        model_version: "test-reward".into(),
+        parent: Some("reward-v0".into()),
+        trained_on: "none".into(),
+        created: String::new(),
+    };
+    let proto = write_reward(&model, &info, &path).unwrap();
+    assert_eq!(
+        proto.meta(keys::ARCHITECTURE),
+        Some(config.architecture().as_str())
+    );
+    let onnx = recut_engine::RewardModel::load(&path).unwrap();
+    assert_eq!(onnx.info().model_version, "test-reward");
+    assert_eq!(onnx.info().parent.as_deref(), Some("reward-v0"));
+    let got = onnx
+        .score_batch(&[(&f0[..], &a0[..]), (&f1[..], &a1[..])])
+        .unwrap();
+    let diff = max_abs_diff(&torch, &got);
+    println!(
+        "{}: tch {torch:?} onnx {got:?} max abs diff {diff:e}",
+        config.architecture()
+    );
+    assert!(
+        diff < TOL,
+        "{}: ONNX differs from tch by {diff}",
+        config.architecture()
+    );
+    assert!(
+        (torch[0] - torch[1]).abs() > 1e-4,
+        "scores should differ between items: {torch:?}"
+    );
+
+    // The single-item path (no padding) agrees with the padded batch.
+    let single = onnx.score(&f1, &a1).unwrap();
+    assert!(
+        (single - torch[1]).abs() < TOL,
+        "unpadded {single} vs padded {}",
+        torch[1]
+    );
+}
+
+#[test]
+fn reward_transformer_tiny_export_matches_tch() {
+    check_reward(RewardConfig::Transformer(TransformerConfig::tiny()));
+}
+
+#[test]
+fn reward_transformer_seed_shape_export_matches_tch() {
+    check_reward(RewardConfig::Transformer(TransformerConfig::default()));
+}
+
+#[test]
+fn reward_mlp_export_matches_tch() {
+    check_reward(RewardConfig::Mlp(MlpConfig::default()));
+}
+
+fn check_policy(config: PolicyConfig) {
+    tch::manual_seed(99);
+    let model = PolicyNet::new(&config, Device::Cpu).unwrap();
+    let (f0, f1, _, _) = items();
+    let batch = Batch::new(&[(&f0, &[]), (&f1, &[])], Device::Cpu);
+    let (logits, value) = tch::no_grad(|| model.forward_t(&batch.features, &batch.mask, false));
+    let logits = to_vec_f32(&logits);
+    let value = to_vec_f32(&value);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.onnx");
+    write_policy(
+        &model,
+        &ExportInfo {
+            model_version: "test-policy".into(),
+            ..Default::default()
+        },
+        &path,
+    )
+    .unwrap();
+    let onnx = recut_engine::PolicyModel::load(&path).unwrap();
+    let out = onnx.evaluate_batch(&[&f0[..], &f1[..]]).unwrap();
+    let t = f0.len();
+    let mut ldiff = 0f32;
+    for (bi, o) in out.iter().enumerate() {
+        for (i, row) in o.logits.iter().enumerate() {
+            let at = (bi * t + i) * 3;
+            ldiff = ldiff.max(max_abs_diff(row, &logits[at..at + 3]));
+        }
+    }
+    let vdiff = max_abs_diff(&out.iter().map(|o| o.value).collect::<Vec<_>>(), &value);
+    println!(
+        "{}: logits max abs diff {ldiff:e}, value max abs diff {vdiff:e}",
+        config.architecture()
+    );
+    assert!(
+        ldiff < TOL && vdiff < TOL,
+        "policy ONNX differs: logits {ldiff}, value {vdiff}"
+    );
+    assert_eq!(out[1].logits.len(), f1.len());
+}
+
+#[test]
+fn policy_tiny_export_matches_tch() {
+    check_policy(PolicyConfig::tiny());
+}
+
+#[test]
+fn policy_default_export_matches_tch() {
+    check_policy(PolicyConfig::default());
+}
+
+#[test]
+fn checkpoint_round_trip_keeps_scores() {
+    tch::manual_seed(5);
+    let config = RewardConfig::Transformer(TransformerConfig::tiny());
+    let model = RewardModel::new(&config, Device::Cpu).unwrap();
+    let (f0, _, a0, _) = items();
+    let batch = Batch::new(&[(&f0, &a0)], Device::Cpu);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reward.safetensors");
+    model.save(&path).unwrap();
+    let back = RewardModel::load(&path, Device::Cpu).unwrap();
+    assert_eq!(back.config, config);
+    assert_eq!(
+        to_vec_f32(&model.score(&batch)),
+        to_vec_f32(&back.score(&batch))
+    );
+}

@@ -1,0 +1,248 @@
+//! Reward training on simulated raters: the models learn a taste on songs they have not
+//! seen to within 0.10 of the rater's ceiling; fine-tuning from a checkpoint; the history
+//! file; the split by song.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use common::song;
+use recut_trainer::data::split_by_song;
+use recut_trainer::export::{ExportInfo, write_reward};
+use recut_trainer::history::TrainingHistory;
+use recut_trainer::model::{MlpConfig, RewardConfig, RewardModel, TransformerConfig};
+use recut_trainer::raters::{Answer, Rater, Taste};
+use recut_trainer::sim::{SimSong, simulate_pairs};
+use recut_trainer::train_reward::{TrainConfig, TrainReport, evaluate, train_reward};
+use tch::Device;
+
+const SONGS: [&str; 3] = [
+    "hedgewars_city.ogg",
+    "hedgewars_freeway.ogg",
+    "hedgewars_golf.ogg",
+];
+
+fn songs() -> Vec<SimSong> {
+    SONGS
+        .iter()
+        .map(|n| SimSong::from_analysis(n.trim_end_matches(".ogg"), &song(n)))
+        .collect()
+}
+
+/// The rater's ceiling on the validation songs' pairs.
+fn val_ceiling(
+    pairs: &[recut_trainer::data::PreferencePair],
+    answers: &[Answer],
+    report: &TrainReport,
+) -> f64 {
+    let val: BTreeSet<&str> = report.val_songs.iter().map(String::as_str).collect();
+    let a: Vec<Answer> = pairs
+        .iter()
+        .zip(answers)
+        .filter(|(p, _)| val.contains(p.song_id.as_str()))
+        .map(|(_, a)| *a)
+        .collect();
+    Rater::ceiling(&a)
+}
+
+fn learns(
+    config: RewardConfig,
+    taste: Taste,
+    songs: Vec<SimSong>,
+    epochs: usize,
+    lr: f64,
+    seed: u64,
+) {
+    let rater = Rater::new(taste);
+    let (pairs, answers) = simulate_pairs(&songs, &rater, 300, seed);
+    tch::manual_seed(seed as i64);
+    let mut model = RewardModel::new(&config, Device::Cpu).unwrap();
+    let cfg = TrainConfig {
+        epochs,
+        batch_size: 16,
+        lr,
+        val_fraction: 0.34,
+        seed,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let report = train_reward(&mut model, &pairs, &cfg).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let ceiling = val_ceiling(&pairs, &answers, &report);
+    let best = report.best_val.clone().expect("validation songs");
+    let acc = best.accuracy.unwrap();
+    println!(
+        "{} on `{}`: {} train / {} val pairs (val songs {:?}); best epoch {}; held-out accuracy {acc:.3} \
+         (by strength {:?}), ceiling {ceiling:.3}; {secs:.1} s",
+        config.architecture(),
+        taste.name(),
+        report.train_pairs,
+        report.val_pairs,
+        report.val_songs,
+        report.best_epoch,
+        best.accuracy_by_strength
+    );
+    assert_eq!(report.val_songs.len(), 1);
+    assert!(
+        acc >= ceiling - 0.10,
+        "held-out accuracy {acc:.3} is more than 0.10 below the ceiling {ceiling:.3}"
+    );
+    assert!(secs < 60.0, "training took {secs:.1} s");
+    // The kept weights are the best epoch's: evaluating again gives its figures.
+    let (_, val_idx) = split_by_song(&pairs, 0.34, seed);
+    let again = evaluate(&model, &pairs, &val_idx, &cfg.loss, 32);
+    assert!(
+        (again.loss - best.loss).abs() < 1e-4,
+        "restored {} vs best {}",
+        again.loss,
+        best.loss
+    );
+}
+
+#[test]
+fn mlp_learns_energetic_taste_on_a_held_out_song() {
+    // Seed 2 holds out hedgewars_golf, the hardest of the three (seeds 1-7 of the CLI run
+    // give 0.75-0.81 against ceilings 0.84-0.87).
+    learns(
+        RewardConfig::Mlp(MlpConfig::default()),
+        Taste::Energetic,
+        songs(),
+        20,
+        1e-3,
+        2,
+    );
+}
+
+#[test]
+fn tiny_transformer_learns_long_taste_on_a_held_out_song() {
+    let short: Vec<SimSong> = songs().iter().map(|s| s.crop(96)).collect();
+    learns(
+        RewardConfig::Transformer(TransformerConfig::tiny()),
+        Taste::Long,
+        short,
+        10,
+        3e-3,
+        7,
+    );
+}
+
+#[test]
+fn split_never_separates_a_song() {
+    let (pairs, _) = simulate_pairs(&songs(), &Rater::new(Taste::Long), 60, 1);
+    let (train, val) = split_by_song(&pairs, 0.34, 3);
+    assert_eq!(train.len() + val.len(), 60);
+    let ts: BTreeSet<&str> = train.iter().map(|&i| pairs[i].song_id.as_str()).collect();
+    let vs: BTreeSet<&str> = val.iter().map(|&i| pairs[i].song_id.as_str()).collect();
+    assert_eq!(vs.len(), 1);
+    assert!(ts.is_disjoint(&vs));
+    // One song: no validation.
+    let (one, _) = simulate_pairs(&songs()[..1], &Rater::new(Taste::Long), 10, 1);
+    assert!(split_by_song(&one, 0.34, 3).1.is_empty());
+}
+
+#[test]
+fn fine_tunes_v2_from_v1_checkpoint_and_writes_history() {
+    let songs: Vec<SimSong> = songs().iter().map(|s| s.crop(64)).collect();
+    let (pairs, _) = simulate_pairs(&songs, &Rater::new(Taste::Tight { target: 0.6 }), 90, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("v1.safetensors");
+    tch::manual_seed(3);
+    let config = RewardConfig::Mlp(MlpConfig { hidden: 16 });
+    let mut v1 = RewardModel::new(&config, Device::Cpu).unwrap();
+    let cfg = TrainConfig {
+        epochs: 3,
+        val_fraction: 0.34,
+        seed: 2,
+        checkpoint: Some(ckpt.clone()),
+        ..Default::default()
+    };
+    v1.model_version = Some("reward-v1".into());
+    let r1 = train_reward(&mut v1, &pairs, &cfg).unwrap();
+    assert_eq!(r1.epochs.len(), 3);
+
+    // v2 starts from v1's saved best weights.
+    let mut v2 = RewardModel::load(&ckpt, Device::Cpu).unwrap();
+    assert_eq!(v2.model_version.as_deref(), Some("reward-v1"));
+    let (_, val) = split_by_song(&pairs, 0.34, 2);
+    let start = evaluate(&v2, &pairs, &val, &cfg.loss, 32);
+    assert!((start.loss - r1.best_val.as_ref().unwrap().loss).abs() < 1e-5);
+    let parent = v2.model_version.clone();
+    let r2 = train_reward(
+        &mut v2,
+        &pairs,
+        &TrainConfig {
+            epochs: 2,
+            checkpoint: None,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
+    assert!(r2.best_val.as_ref().unwrap().loss <= start.loss + 0.05);
+
+    let onnx = dir.path().join("v2.onnx");
+    let info = ExportInfo {
+        model_version: "reward-v2".into(),
+        parent,
+        trained_on: r2.trained_on.clone(),
+        created: String::new(),
+    };
+    write_reward(&v2, &info, &onnx).unwrap();
+    let loaded = recut_engine::RewardModel::load(&onnx).unwrap();
+    assert_eq!(loaded.info().parent.as_deref(), Some("reward-v1"));
+    assert_eq!(
+        loaded.info().trained_on.as_deref(),
+        Some(r2.trained_on.as_str())
+    );
+    assert!(r2.trained_on.starts_with("blake3:") && r2.trained_on.ends_with(":90"));
+
+    let hist_path = dir.path().join("logs/training_history.json");
+    r2.history().write(&hist_path).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&hist_path).unwrap()).unwrap();
+    for key in [
+        "episode",
+        "step",
+        "total_reward",
+        "policy_loss",
+        "value_loss",
+        "learned_reward",
+        "dense_reward",
+        "kl",
+        "entropy",
+    ] {
+        assert_eq!(json[key], serde_json::json!([]), "{key}");
+    }
+    for key in ["train_loss", "val_loss", "val_accuracy"] {
+        assert_eq!(json[key].as_array().map(Vec::len), Some(2), "{key}");
+    }
+    assert_eq!(TrainingHistory::read(&hist_path).unwrap(), r2.history());
+}
+
+#[test]
+fn ratings_adapt_to_pairs() {
+    use recut_trainer::data::{Preference, pairs_from_ratings};
+    use std::sync::Arc;
+    let rating = |song: &str, a: &[u8], b: &[u8], pref: &str| -> recut_engine::feedback::Rating {
+        serde_json::from_value(serde_json::json!({
+            "song_id": song,
+            "edit_a": {"path": "a.wav", "actions": a, "duration_seconds": 1.0},
+            "edit_b": {"path": "b.wav", "actions": b, "duration_seconds": 1.0},
+            "preference": pref, "strength": 2, "rater": "sim", "timestamp": "2026-11-24T00:00:00Z", "notes": ""
+        }))
+        .unwrap()
+    };
+    let feats = Arc::new(vec![[0f32; recut_engine::FEATURE_DIM]; 4]);
+    let ratings = vec![
+        rating("s1", &[0, 1, 2, 0], &[0, 0, 0, 0], "a"),
+        rating("s1", &[0, 1], &[0, 0], "b"),
+        rating("missing", &[0, 1, 2, 0], &[0, 0, 0, 0], "tie"),
+    ];
+    let (pairs, skipped) =
+        pairs_from_ratings(&ratings, |r| (r.song_id == "s1").then(|| feats.clone()));
+    assert_eq!(pairs.len(), 1, "{skipped:?}");
+    assert_eq!(pairs[0].actions_a, vec![0, 1, 2, 0]);
+    assert_eq!(pairs[0].preference, Preference::A);
+    assert_eq!(pairs[0].strength, 2);
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+}
