@@ -7,6 +7,10 @@
 //!   whenever it is present in the lib dir.
 //! * ONNX Runtime 1.31.1 from the `onnxruntime` wheel (ort loads it dynamically).
 //! * Debian packages the plugin build, the headless GUI tests and the corpus need.
+//! * Ardour's VST3 scanner (`ardour-vst3-scanner`, the tool Ardour runs on every VST3 bundle
+//!   before loading it) for `tests/tests/plugin_vst3_scanner.rs`: Debian's `ardour` package
+//!   and the libraries it needs that a bare system lacks, fetched with `apt-get download`
+//!   into `~/.cache/recut/debs` and unpacked into `.deps/ardour/` (no Ardour install).
 //!
 //! Idempotent and fast when done: a stamp in `.deps/` records the pinned versions, and
 //! every file is written to a temporary name and renamed, so an interrupted run never leaves
@@ -139,6 +143,11 @@ pub const SYSTEM_PACKAGES: &[&str] = &[
     "libxcb-xfixes0-dev",
     "libxcursor-dev",
     "libxkbcommon-dev",
+    // What Ardour's VST3 scanner and the libraries unpacked beside it (see
+    // `SCANNER_MEMBERS`) load from the system.
+    "libglib2.0-0",
+    "libxml2",
+    "libcurl3-gnutls",
 ];
 
 /// Runs every setup step; cheap when the stamp says the layout is current.
@@ -146,6 +155,7 @@ pub fn setup() -> Result<()> {
     let started = Instant::now();
     ensure_system_packages()?;
     let deps = paths::deps_dir();
+    ensure_vst3_scanner(&deps)?;
     if layout_is_current(&deps) {
         eprintln!(
             "xtask setup: .deps up to date ({:.2} s)",
@@ -164,7 +174,8 @@ pub fn setup() -> Result<()> {
 
 /// Runs setup only when the stamp is missing or stale (demo, test and bench call this).
 pub fn setup_if_needed() -> Result<()> {
-    if layout_is_current(&paths::deps_dir()) {
+    let deps = paths::deps_dir();
+    if layout_is_current(&deps) && vst3_scanner_is_current(&deps) {
         return Ok(());
     }
     setup()
@@ -421,6 +432,193 @@ fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
+// ---- Ardour's VST3 scanner -----------------------------------------------------------
+
+/// A file taken out of a Debian package: the path inside it and the destination relative
+/// to `.deps/ardour/`, named by soname so the scanner finds it through `LD_LIBRARY_PATH`.
+struct DebMember {
+    package: &'static str,
+    path: &'static str,
+    dest: &'static str,
+}
+
+/// Ardour 7's scanner and the libraries it needs beyond a bare Debian 12: its own `libpbd`,
+/// glibmm/giomm, sigc++ and libarchive (their own dependencies, glib, libxml2, zstd…,
+/// are on the system).
+const SCANNER_MEMBERS: &[DebMember] = &[
+    DebMember {
+        package: "ardour",
+        path: "usr/lib/ardour7/ardour-vst3-scanner",
+        dest: "ardour-vst3-scanner",
+    },
+    DebMember {
+        package: "ardour",
+        path: "usr/lib/ardour7/libpbd.so.4",
+        dest: "lib/libpbd.so.4",
+    },
+    DebMember {
+        package: "libglibmm-2.4-1v5",
+        path: "usr/lib/x86_64-linux-gnu/libglibmm-2.4.so.1",
+        dest: "lib/libglibmm-2.4.so.1",
+    },
+    DebMember {
+        package: "libglibmm-2.4-1v5",
+        path: "usr/lib/x86_64-linux-gnu/libgiomm-2.4.so.1",
+        dest: "lib/libgiomm-2.4.so.1",
+    },
+    DebMember {
+        package: "libsigc++-2.0-0v5",
+        path: "usr/lib/x86_64-linux-gnu/libsigc-2.0.so.0",
+        dest: "lib/libsigc-2.0.so.0",
+    },
+    DebMember {
+        package: "libarchive13",
+        path: "usr/lib/x86_64-linux-gnu/libarchive.so.13",
+        dest: "lib/libarchive.so.13",
+    },
+];
+
+/// Packages in [`SCANNER_MEMBERS`], in order, without repeats.
+fn scanner_packages() -> Vec<&'static str> {
+    let mut packages: Vec<&'static str> = Vec::new();
+    for m in SCANNER_MEMBERS {
+        if !packages.contains(&m.package) {
+            packages.push(m.package);
+        }
+    }
+    packages
+}
+
+fn scanner_stamp_key() -> String {
+    let mut key = format!("recut ardour vst3 scanner layout {LAYOUT_VERSION}\n");
+    for m in SCANNER_MEMBERS {
+        key.push_str(&format!("{} {} -> {}\n", m.package, m.path, m.dest));
+    }
+    key
+}
+
+/// `~/.cache/recut/debs` (beside the wheel cache).
+fn deb_cache() -> PathBuf {
+    paths::wheel_cache().with_file_name("debs")
+}
+
+/// True when `.deps/ardour/` holds every member and its stamp matches.
+fn vst3_scanner_is_current(deps: &Path) -> bool {
+    let dir = deps.join("ardour");
+    fs::read_to_string(dir.join("setup.stamp")).is_ok_and(|s| s == scanner_stamp_key())
+        && SCANNER_MEMBERS.iter().all(|m| dir.join(m.dest).is_file())
+}
+
+/// Lays out `.deps/ardour/` from cached (or freshly downloaded) `.deb` files. Skipped with a
+/// note on systems without dpkg/apt; on Debian a failed download fails setup.
+fn ensure_vst3_scanner(deps: &Path) -> Result<()> {
+    if vst3_scanner_is_current(deps) {
+        return Ok(());
+    }
+    if !Path::new("/usr/bin/apt-get").exists() || !Path::new("/usr/bin/dpkg-deb").exists() {
+        eprintln!(
+            "xtask setup: not a Debian system, skipping Ardour's VST3 scanner \
+             (tests/tests/plugin_vst3_scanner.rs will fail); it needs {}",
+            scanner_packages().join(" ")
+        );
+        return Ok(());
+    }
+    let cache = deb_cache();
+    fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let dir = deps.join("ardour");
+    let partial = deps.join("ardour.partial");
+    remove_if_exists(&partial)?;
+    for package in scanner_packages() {
+        let deb = find_or_download_deb(&cache, package)?;
+        let unpacked = partial.join("unpacked").join(package);
+        fs::create_dir_all(&unpacked)?;
+        run::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked))
+            .with_context(|| format!("unpacking {} (delete it to re-download)", deb.display()))?;
+        for m in SCANNER_MEMBERS.iter().filter(|m| m.package == package) {
+            let from = unpacked.join(m.path);
+            let mut file = fs::File::open(&from).with_context(|| {
+                format!(
+                    "{} has no {} (another version of the package?)",
+                    deb.display(),
+                    m.path
+                )
+            })?;
+            write_atomic_from(&partial.join(m.dest), &mut file, 0o755)?;
+        }
+    }
+    remove_if_exists(&partial.join("unpacked"))?;
+    write_atomic(&partial.join("setup.stamp"), scanner_stamp_key().as_bytes())?;
+    remove_if_exists(&dir)?;
+    fs::rename(&partial, &dir).with_context(|| format!("renaming into {}", dir.display()))?;
+    eprintln!("xtask setup: Ardour's VST3 scanner in {}", dir.display());
+    Ok(())
+}
+
+/// The newest cached `<package>_*.deb`, else `apt-get download` into the cache (as root an
+/// `apt-get update` is tried once when the download fails, e.g. on empty package lists).
+fn find_or_download_deb(cache: &Path, package: &str) -> Result<PathBuf> {
+    if let Some(found) = find_cached_deb(cache, package)? {
+        return Ok(found);
+    }
+    eprintln!(
+        "xtask setup: downloading {package}.deb into {}",
+        cache.display()
+    );
+    let download = || {
+        let mut cmd = Command::new("apt-get");
+        if is_root() {
+            // Root downloads into a root-owned cache: apt's `_apt` sandbox user cannot write
+            // there and apt says so on every file.
+            cmd.args(["-o", "APT::Sandbox::User=root"]);
+        }
+        run::run(cmd.args(["download", "-q", package]).current_dir(cache))
+    };
+    if let Err(e) = download() {
+        if !is_root() {
+            return Err(e).with_context(|| {
+                format!(
+                    "`apt-get download {package}` failed: Ardour's VST3 scanner for the plugin \
+                     tests comes from Debian packages; run `apt-get update` as root and retry"
+                )
+            });
+        }
+        run::run(
+            Command::new("apt-get")
+                .args(["update", "-q"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .context("apt-get update failed")?;
+        download().with_context(|| {
+            format!(
+                "`apt-get download {package}` failed even after `apt-get update`: Ardour's VST3 \
+                 scanner for the plugin tests comes from Debian's `{package}` package"
+            )
+        })?;
+    }
+    find_cached_deb(cache, package)?.with_context(|| {
+        format!(
+            "apt-get reported success but no {package}_*.deb is in {}",
+            cache.display()
+        )
+    })
+}
+
+fn find_cached_deb(cache: &Path, package: &str) -> Result<Option<PathBuf>> {
+    let Ok(entries) = fs::read_dir(cache) else {
+        return Ok(None);
+    };
+    let prefix = format!("{package}_");
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(".deb")
+        })
+        .collect();
+    found.sort();
+    Ok(found.pop())
+}
+
 // ---- system packages ------------------------------------------------------------------
 
 /// Installs missing [`SYSTEM_PACKAGES`] as root on Debian; otherwise prints the command.
@@ -546,6 +744,33 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["libx.so"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn finds_only_the_named_deb() {
+        let dir = scratch("debs");
+        for name in [
+            "ardour-data_1%3a7.3.0+ds0-1_all.deb",
+            "libarchive13_3.6.2-1_amd64.deb.partial",
+        ] {
+            fs::write(dir.join(name), b"").unwrap();
+        }
+        assert_eq!(find_cached_deb(&dir, "ardour").unwrap(), None);
+        assert_eq!(find_cached_deb(&dir, "libarchive13").unwrap(), None);
+        let good = dir.join("ardour_1%3a7.3.0+ds0-1_amd64.deb");
+        fs::write(&good, b"").unwrap();
+        assert_eq!(find_cached_deb(&dir, "ardour").unwrap(), Some(good));
+        assert_eq!(
+            scanner_packages(),
+            [
+                "ardour",
+                "libglibmm-2.4-1v5",
+                "libsigc++-2.0-0v5",
+                "libarchive13"
+            ]
+        );
+        assert!(!vst3_scanner_is_current(&dir));
         fs::remove_dir_all(dir).unwrap();
     }
 

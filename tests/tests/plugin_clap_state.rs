@@ -1,0 +1,462 @@
+//! Recut.clap's project state through the CLAP `clap.state` extension, as a DAW saves and
+//! reopens a project: instance 1 gets parameter changes and captures a song (the worker
+//! analyses it, makes candidates and records them in the session), its state is saved to
+//! bytes; a fresh instance 2 loads those bytes, saves the same bytes back, and once
+//! activated reloads the song and the stored candidates, so audition A sounds exactly as it
+//! did in instance 1.
+//!
+//! Uses `target/bundled/Recut.clap` like `plugin_clap_host.rs` (built when absent).
+
+use std::ffi::CStr;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+use clack_host::events::{EventFlags, EventHeader};
+use clack_host::extensions::prelude::*;
+use clack_host::prelude::*;
+use clack_host::stream::{InputStream, OutputStream};
+use clack_host::utils::FixedPoint;
+use clap_sys::ext::state::{CLAP_EXT_STATE, clap_plugin_state};
+
+const RATE: u32 = 48_000;
+const BLOCK: usize = 512;
+
+struct Shared;
+impl SharedHandler<'_> for Shared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+struct Host;
+impl HostHandlers for Host {
+    type Shared<'a> = Shared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+/// The plugin side of `clap.state` (clack-extensions is not a dependency; this is the
+/// pattern clack-host documents for custom extensions).
+#[derive(Copy, Clone)]
+struct PluginState(RawExtension<PluginExtensionSide, clap_plugin_state>);
+
+// SAFETY: CLAP_EXT_STATE is the id of clap_plugin_state in the CLAP spec.
+unsafe impl Extension for PluginState {
+    const IDENTIFIERS: &[&CStr] = &[CLAP_EXT_STATE];
+    type ExtensionSide = PluginExtensionSide;
+
+    unsafe fn from_raw(raw: RawExtension<Self::ExtensionSide>) -> Self {
+        Self(unsafe { raw.cast() })
+    }
+}
+
+impl PluginState {
+    /// `clap_plugin_state.save` on the main thread.
+    fn save(&self, plugin: &mut PluginMainThreadHandle) -> Vec<u8> {
+        let shared = plugin.shared();
+        let save = shared.use_extension(&self.0).save.expect("state.save");
+        let mut bytes = Vec::new();
+        let mut stream = OutputStream::from_writer(&mut bytes);
+        // SAFETY: a valid plugin and stream, on the main thread.
+        let ok = unsafe { save(plugin.as_raw_ptr(), stream.as_raw_mut()) };
+        assert!(ok, "state.save returned false");
+        bytes
+    }
+
+    /// `clap_plugin_state.load` on the main thread.
+    fn load(&self, plugin: &mut PluginMainThreadHandle, bytes: &[u8]) {
+        let shared = plugin.shared();
+        let load = shared.use_extension(&self.0).load.expect("state.load");
+        let mut reader = Cursor::new(bytes);
+        let mut stream = InputStream::from_reader(&mut reader);
+        // SAFETY: a valid plugin and stream, on the main thread.
+        let ok = unsafe { load(plugin.as_raw_ptr(), stream.as_raw_mut()) };
+        assert!(ok, "state.load returned false");
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// The bundle, built once if absent (as in plugin_clap_host.rs).
+fn bundle() -> PathBuf {
+    if let Some(p) = std::env::var_os("RECUT_CLAP") {
+        let p = PathBuf::from(p);
+        let p = if p.is_relative() { root().join(p) } else { p };
+        assert!(p.is_file(), "RECUT_CLAP={} does not exist", p.display());
+        return p;
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let path = target.join("bundled").join("Recut.clap");
+    if !path.is_file() {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["xtask", "bundle", "recut-plugin", "--release"])
+            .current_dir(root())
+            .status()
+            .expect("running cargo xtask bundle");
+        assert!(
+            status.success(),
+            "cargo xtask bundle recut-plugin --release failed"
+        );
+    }
+    assert!(path.is_file(), "no bundle at {}", path.display());
+    path
+}
+
+/// nice-plug's CLAP parameter id for a string id.
+fn param_id(id: &str) -> ClapId {
+    let mut hash: u32 = 0;
+    for b in id.bytes() {
+        hash = hash.wrapping_mul(31).wrapping_add(u32::from(b));
+    }
+    ClapId::new(hash & !(1 << 31))
+}
+
+/// The CLAP value of `target_seconds` for `seconds`. nice-plug's CLAP values are
+/// normalized (times the step count for discrete parameters), and this range is skewed:
+/// 10..900 s with factor 2^-1 (`FloatRange::skew_factor(-1.0)`).
+fn target_value(seconds: f64) -> f64 {
+    ((seconds - 10.0) / (900.0 - 10.0)).powf(0.5)
+}
+
+/// 150 s at 120 BPM (as in plugin_clap_host.rs): kick on the beat, a bass line changing
+/// every two bars, off-beat hats.
+fn song() -> [Vec<f32>; 2] {
+    let n = RATE as usize * 150;
+    let beat = RATE as f64 * 0.5;
+    let l: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = (i as f64 % beat) / f64::from(RATE);
+            let bar = (i as f64 / (beat * 4.0)) as usize;
+            let kick = (-t * 30.0).exp() * (std::f64::consts::TAU * 60.0 * t).sin();
+            let hat_t = ((i as f64 + beat / 2.0) % beat) / f64::from(RATE);
+            let hat = 0.1 * (-hat_t * 200.0).exp() * (((i * 7919) % 1000) as f64 / 500.0 - 1.0);
+            let note = [55.0, 65.4, 73.4, 49.0, 82.4, 61.7, 55.0, 73.4][(bar / 2) % 8];
+            let bass = 0.25 * (std::f64::consts::TAU * note * i as f64 / f64::from(RATE)).sin();
+            (0.5 * kick + bass + hat) as f32
+        })
+        .collect();
+    let r = l.iter().map(|s| s * 0.8).collect();
+    [l, r]
+}
+
+fn transport(playing: bool, pos: usize) -> TransportEvent {
+    let flags = if playing {
+        TransportFlags::IS_PLAYING | TransportFlags::HAS_SECONDS_TIMELINE
+    } else {
+        TransportFlags::HAS_SECONDS_TIMELINE
+    };
+    TransportEvent {
+        header: EventHeader::new_core(0, EventFlags::empty()),
+        flags,
+        song_pos_beats: FixedPoint::from_int(0),
+        song_pos_seconds: FixedPoint::from_float(pos as f64 / f64::from(RATE)),
+        tempo: 120.0,
+        tempo_inc: 0.0,
+        loop_start_beats: FixedPoint::from_int(0),
+        loop_end_beats: FixedPoint::from_int(0),
+        loop_start_seconds: FixedPoint::from_int(0),
+        loop_end_seconds: FixedPoint::from_int(0),
+        bar_start: FixedPoint::from_int(0),
+        bar_number: 0,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    }
+}
+
+/// One plugin instance with its started processor.
+struct Rig {
+    instance: PluginInstance<Host>,
+    processor: Option<StartedPluginAudioProcessor<Host>>,
+    state: PluginState,
+    inputs: AudioPorts,
+    outputs: AudioPorts,
+    out_events: EventBuffer,
+}
+
+impl Rig {
+    fn new(entry: &PluginEntry) -> Rig {
+        let host_info =
+            HostInfo::new("recut-tests", "Recut", "https://example.invalid", "0.1").unwrap();
+        let mut instance =
+            PluginInstance::<Host>::new(|_| Shared, |_| (), entry, c"dev.recut.recut", &host_info)
+                .expect("instance");
+        let state = instance
+            .plugin_handle()
+            .shared()
+            .get_extension::<PluginState>()
+            .expect("Recut implements clap.state");
+        Rig {
+            instance,
+            processor: None,
+            state,
+            inputs: AudioPorts::with_capacity(2, 1),
+            outputs: AudioPorts::with_capacity(2, 1),
+            out_events: EventBuffer::new(),
+        }
+    }
+
+    fn save(&mut self) -> Vec<u8> {
+        let state = self.state;
+        state.save(&mut self.instance.plugin_handle())
+    }
+
+    fn load(&mut self, bytes: &[u8]) {
+        let state = self.state;
+        state.load(&mut self.instance.plugin_handle(), bytes);
+    }
+
+    fn activate(&mut self) {
+        let config = PluginAudioConfiguration {
+            sample_rate: f64::from(RATE),
+            min_frames_count: 1,
+            max_frames_count: BLOCK as u32,
+        };
+        let processor = self.instance.activate(|_, _| (), config).expect("activate");
+        self.processor = Some(processor.start_processing().expect("start processing"));
+    }
+
+    fn deactivate(mut self) {
+        if let Some(p) = self.processor.take() {
+            let stopped = p.stop_processing();
+            self.instance.deactivate(stopped);
+        }
+    }
+
+    /// Processes one block; returns the output.
+    fn block(
+        &mut self,
+        input: [&[f32]; 2],
+        transport: &TransportEvent,
+        params: &[(&str, f64)],
+    ) -> [Vec<f32>; 2] {
+        let n = input[0].len();
+        let mut ins = [input[0].to_vec(), input[1].to_vec()];
+        let mut outs = [vec![0.0f32; n], vec![0.0f32; n]];
+        let mut events = EventBuffer::new();
+        for (id, v) in params {
+            events.push(&ParamValueEvent::new(
+                0,
+                param_id(id),
+                Pckn::match_all(),
+                *v,
+            ));
+        }
+        self.out_events.clear();
+        let in_bufs = self.inputs.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(
+                ins.iter_mut().map(|b| InputChannel::variable(b)),
+            ),
+        }]);
+        let mut out_bufs = self.outputs.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                outs.iter_mut().map(|b| b.as_mut_slice()),
+            ),
+        }]);
+        let input_events = InputEvents::from_buffer(&events);
+        let mut output_events = OutputEvents::from_buffer(&mut self.out_events);
+        self.processor
+            .as_mut()
+            .expect("activated")
+            .process(
+                &in_bufs,
+                &mut out_bufs,
+                &input_events,
+                &mut output_events,
+                None,
+                Some(transport),
+            )
+            .expect("process");
+        drop(in_bufs);
+        drop(out_bufs);
+        outs
+    }
+
+    /// Feeds stopped-transport blocks until the output is silent: a song is loaded and its
+    /// candidates are ready (until then the plugin passes its input through).
+    fn wait_for_song(&mut self, what: &str) -> Duration {
+        let probe = vec![0.5f32; BLOCK];
+        let started = Instant::now();
+        loop {
+            let out = self.block([&probe, &probe], &transport(false, 0), &[]);
+            if out[0].iter().all(|s| *s == 0.0) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{what}: no song 60 s after it was due"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `seconds` of output with `audition` from the start of the song.
+    fn play(&mut self, audition: f64, seconds: usize) -> Vec<f32> {
+        let total = RATE as usize * seconds;
+        let silence = vec![0.0f32; BLOCK];
+        let mut out = Vec::with_capacity(total);
+        let mut at = 0;
+        while at < total {
+            let params: &[(&str, f64)] = if at == 0 {
+                &[("audition", audition)]
+            } else {
+                &[]
+            };
+            let o = self.block([&silence, &silence], &transport(true, at), params);
+            out.extend_from_slice(&o[0]);
+            at += BLOCK;
+        }
+        out
+    }
+}
+
+/// The state as JSON. nice-plug's CLAP wrapper writes the JSON behind its length as a
+/// little-endian u64 (plain JSON unless nice-plug is built with zstd).
+fn state_json(bytes: &[u8]) -> serde_json::Value {
+    assert!(bytes.len() > 8, "state of {} bytes", bytes.len());
+    let (len, json) = bytes.split_at(8);
+    let len = u64::from_le_bytes(len.try_into().unwrap());
+    assert_eq!(len, json.len() as u64, "length prefix of the state");
+    serde_json::from_slice(json).unwrap_or_else(|e| {
+        panic!(
+            "state is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&json[..json.len().min(200)])
+        )
+    })
+}
+
+/// The persisted session (a JSON string inside the state's `fields`).
+fn session(state: &serde_json::Value) -> serde_json::Value {
+    let raw = state["fields"]["session"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no fields.session in {state}"));
+    serde_json::from_str(raw).expect("session JSON")
+}
+
+#[test]
+fn recut_clap_state_survives_save_and_load() {
+    let data = tempfile::tempdir().unwrap();
+    // Captures are written under $XDG_DATA_HOME/recut/captures by the plugin (same process).
+    unsafe { std::env::set_var("XDG_DATA_HOME", data.path()) };
+    let entry = unsafe { PluginEntry::load(bundle()) }.expect("loading Recut.clap");
+
+    // Instance 1: parameters from the host, then a captured song.
+    let mut one = Rig::new(&entry);
+    one.activate();
+    let song = song();
+    let frames = song[0].len();
+    let mut at = 0;
+    while at < frames {
+        let n = BLOCK.min(frames - at);
+        let params: &[(&str, f64)] = if at == 0 {
+            &[
+                ("capture", 1.0),
+                ("target_seconds", target_value(90.0)),
+                ("granularity", 0.0),
+                // Integer parameters count steps from the minimum (30 s).
+                ("capture_seconds", 240.0 - 30.0),
+            ]
+        } else {
+            &[]
+        };
+        one.block(
+            [&song[0][at..at + n], &song[1][at..at + n]],
+            &transport(true, at),
+            params,
+        );
+        at += n;
+    }
+    let probe = vec![0.0f32; BLOCK];
+    one.block(
+        [&probe, &probe],
+        &transport(false, frames),
+        &[("capture", 0.0)],
+    );
+    one.wait_for_song("instance 1 after the capture");
+
+    // The session records the candidates once the worker is done with them.
+    let started = Instant::now();
+    let saved = loop {
+        let bytes = one.save();
+        let s = session(&state_json(&bytes));
+        if s["candidates"].as_array().is_some_and(|c| c.len() >= 2) {
+            break bytes;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no candidates in the saved session: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let state = state_json(&saved);
+    let params = &state["params"];
+    // nice-plug's ParamValue is externally tagged: {"f32": 40.0}, {"string": "beat"}, ...
+    assert_eq!(
+        params["target_seconds"]["f32"].as_f64(),
+        Some(90.0),
+        "{state}"
+    );
+    assert_eq!(params["granularity"]["string"], "beat", "{state}");
+    assert_eq!(
+        params["capture_seconds"]["i32"].as_i64(),
+        Some(240),
+        "{state}"
+    );
+    assert_eq!(params["capture"]["bool"], false, "{state}");
+    let s1 = session(&state);
+    let song_path = PathBuf::from(s1["song_path"].as_str().expect("a song path"));
+    assert!(
+        song_path.starts_with(data.path()) && song_path.is_file(),
+        "capture file {}",
+        song_path.display()
+    );
+    let edit_one = one.play(1.0, 100);
+    one.deactivate();
+
+    // Instance 2: a fresh instance loads the bytes (inactive, as a host reopening a project
+    // does) and saves the same bytes back.
+    let mut two = Rig::new(&entry);
+    let fresh = state_json(&two.save());
+    assert_eq!(
+        fresh["params"]["target_seconds"]["f32"].as_f64(),
+        Some(120.0)
+    );
+    assert!(session(&fresh)["song_path"].is_null());
+    two.load(&saved);
+    let resaved = two.save();
+    assert_eq!(
+        state_json(&resaved),
+        state,
+        "state changed across save -> load -> save"
+    );
+
+    // Activated, it reloads the song and the stored candidates: audition A is the same edit.
+    two.activate();
+    let reload = two.wait_for_song("instance 2 after loading the state");
+    println!(
+        "FIGURE clap state: reload of a 150 s song from the project state in {:.2} s",
+        reload.as_secs_f64()
+    );
+    let edit_two = two.play(1.0, 100);
+    assert_eq!(edit_one.len(), edit_two.len());
+    let differs = edit_one
+        .iter()
+        .zip(&edit_two)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differs, 0, "audition A differs after the reload");
+    let peak = edit_two.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!(peak > 0.3, "audition A is silent (peak {peak})");
+    let s2 = session(&state_json(&two.save()));
+    assert_eq!(s2["candidates"], s1["candidates"]);
+    two.deactivate();
+}
