@@ -49,6 +49,10 @@ struct BenchEditArgs {
     /// Write the figures as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Policy model whose inference time is measured on 500 beats (default: the shipped
+    /// `models/policy.onnx` when present).
+    #[arg(long, value_name = "FILE.onnx")]
+    policy: Option<PathBuf>,
 }
 
 /// Parses a length: `150`, `150s`, `2:30` or `1:02:30`, in seconds.
@@ -683,7 +687,8 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
     let (mut rows, mut misses) = (Vec::new(), Vec::new());
     let (mut splice_flux, mut hard_flux, mut beat_flux) = (Vec::new(), Vec::new(), Vec::new());
     let (mut splice_step, mut hard_step, mut beat_step) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut abrupt, mut n_splices) = (0usize, 0usize);
+    let (mut abrupt, mut beyond_max, mut n_splices) = (0usize, 0usize, 0usize);
+    let mut inference_ms: Option<f64> = None;
     let (mut total_decode, mut total_render, mut total_out) = (0.0f64, 0.0f64, 0.0f64);
     let (mut met, mut tried) = (0usize, 0usize);
     for f in &files {
@@ -691,6 +696,9 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
         let audio = audio::decode_file(f)?;
         let analysis = recut_engine::analysis::analyze_audio(&audio, String::new(), &Corrections::default())?;
         let logits = baseline_logits(&analysis);
+        if inference_ms.is_none() {
+            inference_ms = policy_inference_ms(args.policy.as_deref(), &analysis);
+        }
         let t0 = Instant::now();
         let cands = decode_candidates(&analysis, &logits, &CandidateOptions::default())?;
         let t_decode = t0.elapsed().as_secs_f64();
@@ -721,6 +729,7 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
                 beat_step.push(d.step);
             }
         }
+        let own_max = own_flux.iter().copied().fold(f64::MIN, f64::max);
         let (_, own_p95) = median_p95(&mut own_flux);
         for (c, out) in cands.iter().zip(&rendered) {
             let hard = render(&audio, &c.plan, Crossfade::new(0.0)?)?;
@@ -729,6 +738,7 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
                 if let (Some(a), Some(b)) = (m.at(p), h.at(p)) {
                     n_splices += 1;
                     abrupt += usize::from(a.flux_db > own_p95);
+                    beyond_max += usize::from(a.flux_db > own_max);
                     splice_flux.push(a.flux_db);
                     splice_step.push(a.step);
                     hard_flux.push(b.flux_db);
@@ -772,7 +782,11 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
     println!("  splices, 10 ms crossfade      {sf:5.2} / {sf95:5.2}   {ss:5.2} / {ss95:5.2}");
     println!("  hard cuts at the same places  {hf:5.2} / {hf95:5.2}   {hs:5.2} / {hs95:5.2}");
     println!("  the song's own beat boundaries {bf:5.2} / {bf95:5.2}   {bs:5.2} / {bs95:5.2}");
-    println!("splices more abrupt than their song's own 95th-percentile beat boundary: {abrupt}/{n_splices}");
+    println!("splices more abrupt than their song's own 95th-percentile beat boundary: {abrupt}/{n_splices}; than its most abrupt one: {beyond_max}/{n_splices}");
+    match inference_ms {
+        Some(ms) => println!("policy inference, 500 beats, one core: {ms:.2} ms (median of {INFERENCE_RUNS})"),
+        None => println!("policy inference: no policy model to time"),
+    }
     for m in &misses {
         println!("missed: {m}");
     }
@@ -790,9 +804,38 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
             "beat_flux_db": {"median": bf, "p95": bf95},
             "splice_step": {"median": ss, "p95": ss95}, "hard_cut_step": {"median": hs, "p95": hs95},
             "beat_step": {"median": bs, "p95": bs95},
-            "abrupt_splices": abrupt, "splices": n_splices,
+            "abrupt_splices": abrupt, "splices_beyond_song_max": beyond_max, "splices": n_splices,
+            "policy_inference_500_beats_ms": inference_ms,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)?;
     }
     Ok(())
+}
+
+/// Timed runs of the policy for its median.
+const INFERENCE_RUNS: usize = 21;
+/// Beats the policy inference is timed on (the reference length).
+const INFERENCE_BEATS: usize = 500;
+
+/// Median wall time of one policy inference over [`INFERENCE_BEATS`] beats (the song's
+/// features repeated if it is shorter), or `None` when no model loads.
+fn policy_inference_ms(explicit: Option<&Path>, analysis: &Analysis) -> Option<f64> {
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/policy.onnx");
+    let path = explicit.map(Path::to_owned).unwrap_or(default);
+    let model = match recut_engine::PolicyModel::load(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("policy inference not timed: {e}");
+            return None;
+        }
+    };
+    let features: Vec<_> = analysis.features.iter().cycle().take(INFERENCE_BEATS).copied().collect();
+    let _ = model.run(&features).ok()?; // warm-up: first run allocates ORT's arenas
+    let mut times: Vec<f64> = (0..INFERENCE_RUNS)
+        .filter_map(|_| {
+            let t = Instant::now();
+            model.run(&features).ok().map(|_| 1000.0 * t.elapsed().as_secs_f64())
+        })
+        .collect();
+    median_p95(&mut times).0.is_finite().then(|| median_p95(&mut times).0)
 }
