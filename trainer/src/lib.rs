@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod device;
+pub mod dpo;
 pub mod error;
 pub mod export;
 pub mod history;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod raters;
 pub mod rng;
 pub mod sim;
+pub mod train_policy;
 pub mod train_reward;
 
 pub use error::{Result, TrainError};

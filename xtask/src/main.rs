@@ -33,6 +33,9 @@ enum Command {
     Test,
     /// Beat-tracking accuracy against peer trackers on the dev corpus, then speed; figures in target/bench.
     Bench(BenchArgs),
+    /// Train the shipped models/policy.onnx (BC of the baseline, then DPO on the default
+    /// taste when it wins on held-out songs) and models/reward.onnx, with fixed seeds.
+    TrainDefault,
     /// Build and bundle a plugin (.clap, .vst3) into target/bundled (nice-plug-xtask).
     #[command(disable_help_flag = true)]
     Bundle {
@@ -73,6 +76,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Demo => tasks::demo(),
         Command::Test => tasks::test(),
         Command::Bench(args) => tasks::bench(&args),
+        Command::TrainDefault => tasks::train_default(),
         Command::Bundle { args } => tasks::bundle(args),
     }
 }

@@ -1,4 +1,4 @@
-//! `demo`, `test`, `bench` and `bundle`: thin sequences of setup, builds and runs.
+//! `demo`, `test`, `bench`, `train-default` and `bundle`: thin sequences of setup, builds and runs.
 
 use crate::BenchArgs;
 use crate::paths;
@@ -32,12 +32,16 @@ pub fn demo() -> Result<()> {
             .arg("--plot")
             .arg(out.join("analysis.png")),
     )?;
-    // A radio edit at 2:30 with its picture, then the rating candidates (seed workflow).
+    // A radio edit at 2:30 with its picture, then the rating candidates (seed workflow),
+    // both proposed by the shipped policy (the baseline takes over, saying why, without it).
+    let policy = paths::repo_root().join("models/policy.onnx");
     run::run(
         Command::new(&recut)
             .arg("edit")
             .arg(&song)
             .args(["--target", DEMO_TARGET])
+            .arg("--policy")
+            .arg(&policy)
             .arg("--out")
             .arg(out.join("edit.wav"))
             .arg("--plan-out")
@@ -50,6 +54,8 @@ pub fn demo() -> Result<()> {
             .arg("candidates")
             .arg("--songs")
             .arg(&song)
+            .arg("--policy")
+            .arg(&policy)
             .arg("--out")
             .arg(out.join("candidates")),
     )?;
@@ -98,13 +104,23 @@ fn has_audio_extension(path: &Path) -> bool {
         .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// `cargo xtask test`: what CI runs. Setup, corpus, the plugin bundle, then every crate's
-/// tests in release.
+/// `cargo xtask test`: what CI runs. Setup, corpus, the plugin bundle and standalone, then
+/// every crate's tests in release.
 pub fn test() -> Result<()> {
     setup::setup_if_needed()?;
     fetch_corpus()?;
     // The host tests load the bundle: build it fresh so they never test a stale one.
     bundle(vec!["recut-plugin".into(), "--release".into()])?;
+    run::run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "recut-plugin",
+        "--features",
+        "standalone",
+        "--bin",
+        "recut-standalone",
+    ]))?;
     run::run(cargo().args(["test", "--workspace", "--release", "--no-fail-fast"]))
 }
 
@@ -182,11 +198,128 @@ fn accuracy_bench(python: &Path, recut: &Path, args: &BenchArgs, json: &Path) ->
 /// Times analysis on the full songs with `recut bench` (implemented in the engine's CLI).
 fn speed_bench(recut: &Path, json: &Path) -> Result<()> {
     let songs = paths::corpus_dir().join("songs");
-    for (command, out) in [("bench", json.to_owned()), ("bench-edit", json.with_file_name("edits.json"))] {
-        let stdout = run::output(Command::new(recut).arg(command).arg("--json").arg(&out).arg(&songs))?;
+    for (command, out) in [
+        ("bench", json.to_owned()),
+        ("bench-edit", json.with_file_name("edits.json")),
+    ] {
+        let stdout = run::output(
+            Command::new(recut)
+                .arg(command)
+                .arg("--json")
+                .arg(&out)
+                .arg(&songs),
+        )?;
         print!("{stdout}");
         println!("figures: {}", out.display());
     }
+    Ok(())
+}
+
+/// Taste of the simulated rater the default models are trained for.
+pub const DEFAULT_TASTE: &str = "energetic";
+/// Seed of every default training run.
+pub const DEFAULT_SEED: &str = "0";
+
+/// `cargo xtask train-default`: trains the models shipped in `models/` from the corpus with
+/// fixed seeds: the reference policy by behaviour cloning of the baseline, DPO on pairs of
+/// the default taste (kept only when it beats the reference on the held-out songs), and the
+/// summary-MLP reward model on pairs of the same taste. Figures go to
+/// `target/train-default/*.json`; checkpoints stay there too.
+pub fn train_default() -> Result<()> {
+    let start = std::time::Instant::now();
+    setup::setup_if_needed()?;
+    fetch_corpus()?;
+    run::run(cargo().args(["build", "--release", "-p", "recut-trainer"]))?;
+    let trainer = paths::target_dir().join("release/recut-trainer");
+    let root = paths::repo_root();
+    let work = paths::target_dir().join("train-default");
+    fs::create_dir_all(&work)?;
+    fs::create_dir_all(root.join("models"))?;
+    let songs = paths::corpus_dir().join("songs");
+    let policy = root.join("models/policy.onnx");
+    let bc_ckpt = work.join("policy_bc.safetensors");
+    let trainer_cmd = || {
+        let mut c = Command::new(&trainer);
+        c.current_dir(&root);
+        c
+    };
+    run::run(
+        trainer_cmd()
+            .args(["policy", "--algorithm", "bc", "--songs"])
+            .arg(&songs)
+            .args([
+                "--steps",
+                "300",
+                "--plans-per-song",
+                "16",
+                "--seed",
+                DEFAULT_SEED,
+            ])
+            .arg("--checkpoint")
+            .arg(&bc_ckpt)
+            .arg("--out")
+            .arg(&policy)
+            .arg("--report")
+            .arg(work.join("policy_bc.json")),
+    )?;
+    run::run(
+        trainer_cmd()
+            .args(["policy", "--algorithm", "dpo", "--songs"])
+            .arg(&songs)
+            .arg("--from")
+            .arg(&bc_ckpt)
+            .args([
+                "--pairs-from-taste",
+                DEFAULT_TASTE,
+                "--n-pairs",
+                "256",
+                "--steps",
+                "150",
+            ])
+            .args([
+                "--beta",
+                "0.1",
+                "--loss",
+                "sigmoid",
+                "--only-if-better",
+                "--seed",
+                DEFAULT_SEED,
+            ])
+            .arg("--checkpoint")
+            .arg(work.join("policy_dpo.safetensors"))
+            .arg("--out")
+            .arg(&policy)
+            .arg("--history")
+            .arg(root.join("logs/training_history.json"))
+            .arg("--report")
+            .arg(work.join("policy_dpo.json")),
+    )?;
+    run::run(
+        trainer_cmd()
+            .args(["reward", "--pairs-from-taste", DEFAULT_TASTE, "--songs"])
+            .arg(&songs)
+            .args([
+                "--arch",
+                "mlp",
+                "--n-pairs",
+                "1000",
+                "--epochs",
+                "20",
+                "--seed",
+                DEFAULT_SEED,
+            ])
+            .arg("--checkpoint")
+            .arg(work.join("reward.safetensors"))
+            .arg("--out")
+            .arg(root.join("models/reward.onnx"))
+            .arg("--history")
+            .arg(work.join("reward_history.json")),
+    )?;
+    println!(
+        "train-default: models/policy.onnx, models/reward.onnx in {:.0} s (figures in {})",
+        start.elapsed().as_secs_f64(),
+        work.display()
+    );
     Ok(())
 }
 
