@@ -57,20 +57,7 @@ impl SimSong {
 
     /// Every audio file in `dir` (sorted by name), analysed.
     pub fn analyze_dir(dir: &Path, limit: Option<usize>) -> Result<Vec<SimSong>> {
-        let exts = ["ogg", "wav", "flac", "mp3", "aiff", "aif", "m4a"];
-        let rd = std::fs::read_dir(dir).map_err(|e| TrainError::Io {
-            path: dir.to_owned(),
-            source: e,
-        })?;
-        let mut files: Vec<_> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| exts.contains(&e.to_ascii_lowercase().as_str()))
-            })
-            .collect();
-        files.sort();
+        let mut files = recut_engine::audio::list_audio_files(dir)?;
         files.truncate(limit.unwrap_or(usize::MAX));
         if files.is_empty() {
             return Err(TrainError::Data(format!(

@@ -13,6 +13,24 @@ pub const MAX_SAMPLE_RATE: u32 = 192_000;
 /// Most channels a song may have (7.1 surround).
 pub const MAX_CHANNELS: usize = 8;
 
+/// File extensions Recut reads as songs when given a folder (lower case).
+pub const AUDIO_EXTENSIONS: [&str; 7] = ["wav", "flac", "mp3", "ogg", "aiff", "aif", "m4a"];
+
+/// Whether `path` has one of the [`AUDIO_EXTENSIONS`] (any case).
+pub fn is_audio_file_name(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The audio files directly in `dir`, sorted by name (so runs are reproducible).
+pub fn list_audio_files(dir: &std::path::Path) -> crate::Result<Vec<std::path::PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| crate::Error::Io { path: dir.to_owned(), source })?;
+    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_audio_file_name(p)).collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Decoded audio: planar `f32` samples in [-1, 1] at the file's own sample rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audio {

@@ -416,17 +416,7 @@ fn audio_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("reading {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|e| {
-                    e.extension().and_then(|x| x.to_str()).is_some_and(|x| {
-                        ["wav", "flac", "mp3", "ogg", "aiff", "aif"].contains(&x.to_ascii_lowercase().as_str())
-                    })
-                })
-                .collect();
-            entries.sort();
-            out.extend(entries);
+            out.extend(audio::list_audio_files(p)?);
         } else {
             out.push(p.clone());
         }
