@@ -11,132 +11,17 @@
 //! `process()`:
 //! `cargo build -p recut-plugin --features assert_process_allocs && RECUT_CLAP=target/debug/librecut_plugin.so cargo test -p recut-tests --test plugin_clap_host`
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
-use clack_host::events::{EventFlags, EventHeader};
+use clack_host::events::event_types::TransportEvent;
 use clack_host::prelude::*;
-use clack_host::utils::FixedPoint;
 
-const RATE: u32 = 48_000;
-const BLOCK: usize = 512;
-
-struct Shared;
-impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {}
-}
-struct Host;
-impl HostHandlers for Host {
-    type Shared<'a> = Shared;
-    type MainThread<'a> = ();
-    type AudioProcessor<'a> = ();
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_owned()
-}
-
-/// The bundle, built once if absent.
-fn bundle() -> PathBuf {
-    if let Some(p) = std::env::var_os("RECUT_CLAP") {
-        let p = PathBuf::from(p);
-        let p = if p.is_relative() { root().join(p) } else { p };
-        assert!(p.is_file(), "RECUT_CLAP={} does not exist", p.display());
-        return p;
-    }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let path = target.join("bundled").join("Recut.clap");
-    if !path.is_file() {
-        eprintln!(
-            "{} is absent: running `cargo xtask bundle recut-plugin --release`",
-            path.display()
-        );
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["xtask", "bundle", "recut-plugin", "--release"])
-            .current_dir(root())
-            .status()
-            .expect("running cargo xtask bundle");
-        assert!(
-            status.success(),
-            "cargo xtask bundle recut-plugin --release failed"
-        );
-    }
-    assert!(
-        path.is_file(),
-        "no bundle at {} after building it",
-        path.display()
-    );
-    path
-}
-
-/// nice-plug's CLAP parameter id for a string id.
-fn param_id(id: &str) -> ClapId {
-    let mut hash: u32 = 0;
-    for b in id.bytes() {
-        hash = hash.wrapping_mul(31).wrapping_add(u32::from(b));
-    }
-    ClapId::new(hash & !(1 << 31))
-}
-
-/// 150 s of a 120 BPM groove: kick on every beat, a bass line changing every bar and a
-/// hi-hat on the off-beats, so the analysis finds beats, bars and phrases.
-fn song() -> [Vec<f32>; 2] {
-    let n = RATE as usize * 150;
-    let beat = RATE as f64 * 0.5;
-    let l: Vec<f32> = (0..n)
-        .map(|i| {
-            let t = (i as f64 % beat) / f64::from(RATE);
-            let bar = (i as f64 / (beat * 4.0)) as usize;
-            let kick = (-t * 30.0).exp() * (std::f64::consts::TAU * 60.0 * t).sin();
-            let hat_t = ((i as f64 + beat / 2.0) % beat) / f64::from(RATE);
-            let hat = 0.1 * (-hat_t * 200.0).exp() * (((i * 7919) % 1000) as f64 / 500.0 - 1.0);
-            let note = [55.0, 65.4, 73.4, 49.0, 82.4, 61.7, 55.0, 73.4][(bar / 2) % 8];
-            let bass = 0.25 * (std::f64::consts::TAU * note * i as f64 / f64::from(RATE)).sin();
-            (0.5 * kick + bass + hat) as f32
-        })
-        .collect();
-    let r = l.iter().map(|s| s * 0.8).collect();
-    [l, r]
-}
-
-fn transport(playing: bool, pos: usize) -> TransportEvent {
-    let flags = if playing {
-        TransportFlags::IS_PLAYING | TransportFlags::HAS_SECONDS_TIMELINE
-    } else {
-        TransportFlags::HAS_SECONDS_TIMELINE
-    };
-    let seconds = FixedPoint::from_float(pos as f64 / f64::from(RATE));
-    TransportEvent {
-        header: EventHeader::new_core(0, EventFlags::empty()),
-        flags,
-        song_pos_beats: FixedPoint::from_int(0),
-        song_pos_seconds: seconds,
-        tempo: 120.0,
-        tempo_inc: 0.0,
-        loop_start_beats: FixedPoint::from_int(0),
-        loop_end_beats: FixedPoint::from_int(0),
-        loop_start_seconds: FixedPoint::from_int(0),
-        loop_end_seconds: FixedPoint::from_int(0),
-        bar_start: FixedPoint::from_int(0),
-        bar_number: 0,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
-    }
-}
+mod support;
+use support::clap_host::{BLOCK, Host, Ports, RATE, Shared, bundle, song, transport};
 
 struct Rig {
     processor: StartedPluginAudioProcessor<Host>,
-    inputs: AudioPorts,
-    outputs: AudioPorts,
-    out_events: EventBuffer,
+    ports: Ports,
 }
 
 impl Rig {
@@ -147,46 +32,7 @@ impl Rig {
         transport: &TransportEvent,
         params: &[(&str, f64)],
     ) -> [Vec<f32>; 2] {
-        let n = input[0].len();
-        let mut ins = [input[0].to_vec(), input[1].to_vec()];
-        let mut outs = [vec![0.0f32; n], vec![0.0f32; n]];
-        let mut events = EventBuffer::new();
-        for (id, v) in params {
-            events.push(&ParamValueEvent::new(
-                0,
-                param_id(id),
-                Pckn::match_all(),
-                *v,
-            ));
-        }
-        self.out_events.clear();
-        {
-            let in_bufs = self.inputs.with_input_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_input_only(
-                    ins.iter_mut().map(|b| InputChannel::variable(b)),
-                ),
-            }]);
-            let mut out_bufs = self.outputs.with_output_buffers([AudioPortBuffer {
-                latency: 0,
-                channels: AudioPortBufferType::f32_output_only(
-                    outs.iter_mut().map(|b| b.as_mut_slice()),
-                ),
-            }]);
-            let input_events = InputEvents::from_buffer(&events);
-            let mut output_events = OutputEvents::from_buffer(&mut self.out_events);
-            self.processor
-                .process(
-                    &in_bufs,
-                    &mut out_bufs,
-                    &input_events,
-                    &mut output_events,
-                    None,
-                    Some(transport),
-                )
-                .expect("process");
-        }
-        outs
+        self.ports.block(&mut self.processor, input, transport, params)
     }
 }
 
@@ -221,9 +67,7 @@ fn recut_clap_captures_and_auditions_in_a_host() {
     let processor = instance.activate(|_, _| (), config).expect("activate");
     let mut rig = Rig {
         processor: processor.start_processing().expect("start processing"),
-        inputs: AudioPorts::with_capacity(2, 1),
-        outputs: AudioPorts::with_capacity(2, 1),
-        out_events: EventBuffer::new(),
+        ports: Ports::stereo(),
     };
 
     // Capture: Capture on, transport playing from 0; the plugin passes the song through.

@@ -9,33 +9,17 @@
 
 use std::ffi::CStr;
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
-use clack_host::events::{EventFlags, EventHeader};
+use clack_host::events::event_types::TransportEvent;
 use clack_host::extensions::prelude::*;
 use clack_host::prelude::*;
 use clack_host::stream::{InputStream, OutputStream};
-use clack_host::utils::FixedPoint;
 use clap_sys::ext::state::{CLAP_EXT_STATE, clap_plugin_state};
 
-const RATE: u32 = 48_000;
-const BLOCK: usize = 512;
-
-struct Shared;
-impl SharedHandler<'_> for Shared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {}
-}
-struct Host;
-impl HostHandlers for Host {
-    type Shared<'a> = Shared;
-    type MainThread<'a> = ();
-    type AudioProcessor<'a> = ();
-}
+mod support;
+use support::clap_host::{BLOCK, Host, Ports, RATE, Shared, bundle, song, transport};
 
 /// The plugin side of `clap.state` (clack-extensions is not a dependency; this is the
 /// pattern clack-host documents for custom extensions).
@@ -77,48 +61,6 @@ impl PluginState {
     }
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_owned()
-}
-
-/// The bundle, built once if absent (as in plugin_clap_host.rs).
-fn bundle() -> PathBuf {
-    if let Some(p) = std::env::var_os("RECUT_CLAP") {
-        let p = PathBuf::from(p);
-        let p = if p.is_relative() { root().join(p) } else { p };
-        assert!(p.is_file(), "RECUT_CLAP={} does not exist", p.display());
-        return p;
-    }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let path = target.join("bundled").join("Recut.clap");
-    if !path.is_file() {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["xtask", "bundle", "recut-plugin", "--release"])
-            .current_dir(root())
-            .status()
-            .expect("running cargo xtask bundle");
-        assert!(
-            status.success(),
-            "cargo xtask bundle recut-plugin --release failed"
-        );
-    }
-    assert!(path.is_file(), "no bundle at {}", path.display());
-    path
-}
-
-/// nice-plug's CLAP parameter id for a string id.
-fn param_id(id: &str) -> ClapId {
-    let mut hash: u32 = 0;
-    for b in id.bytes() {
-        hash = hash.wrapping_mul(31).wrapping_add(u32::from(b));
-    }
-    ClapId::new(hash & !(1 << 31))
-}
-
 /// The CLAP value of `target_seconds` for `seconds`. nice-plug's CLAP values are
 /// normalized (times the step count for discrete parameters), and this range is skewed:
 /// 10..900 s with factor 2^-1 (`FloatRange::skew_factor(-1.0)`).
@@ -126,59 +68,12 @@ fn target_value(seconds: f64) -> f64 {
     ((seconds - 10.0) / (900.0 - 10.0)).powf(0.5)
 }
 
-/// 150 s at 120 BPM (as in plugin_clap_host.rs): kick on the beat, a bass line changing
-/// every two bars, off-beat hats.
-fn song() -> [Vec<f32>; 2] {
-    let n = RATE as usize * 150;
-    let beat = RATE as f64 * 0.5;
-    let l: Vec<f32> = (0..n)
-        .map(|i| {
-            let t = (i as f64 % beat) / f64::from(RATE);
-            let bar = (i as f64 / (beat * 4.0)) as usize;
-            let kick = (-t * 30.0).exp() * (std::f64::consts::TAU * 60.0 * t).sin();
-            let hat_t = ((i as f64 + beat / 2.0) % beat) / f64::from(RATE);
-            let hat = 0.1 * (-hat_t * 200.0).exp() * (((i * 7919) % 1000) as f64 / 500.0 - 1.0);
-            let note = [55.0, 65.4, 73.4, 49.0, 82.4, 61.7, 55.0, 73.4][(bar / 2) % 8];
-            let bass = 0.25 * (std::f64::consts::TAU * note * i as f64 / f64::from(RATE)).sin();
-            (0.5 * kick + bass + hat) as f32
-        })
-        .collect();
-    let r = l.iter().map(|s| s * 0.8).collect();
-    [l, r]
-}
-
-fn transport(playing: bool, pos: usize) -> TransportEvent {
-    let flags = if playing {
-        TransportFlags::IS_PLAYING | TransportFlags::HAS_SECONDS_TIMELINE
-    } else {
-        TransportFlags::HAS_SECONDS_TIMELINE
-    };
-    TransportEvent {
-        header: EventHeader::new_core(0, EventFlags::empty()),
-        flags,
-        song_pos_beats: FixedPoint::from_int(0),
-        song_pos_seconds: FixedPoint::from_float(pos as f64 / f64::from(RATE)),
-        tempo: 120.0,
-        tempo_inc: 0.0,
-        loop_start_beats: FixedPoint::from_int(0),
-        loop_end_beats: FixedPoint::from_int(0),
-        loop_start_seconds: FixedPoint::from_int(0),
-        loop_end_seconds: FixedPoint::from_int(0),
-        bar_start: FixedPoint::from_int(0),
-        bar_number: 0,
-        time_signature_numerator: 4,
-        time_signature_denominator: 4,
-    }
-}
-
 /// One plugin instance with its started processor.
 struct Rig {
     instance: PluginInstance<Host>,
     processor: Option<StartedPluginAudioProcessor<Host>>,
     state: PluginState,
-    inputs: AudioPorts,
-    outputs: AudioPorts,
-    out_events: EventBuffer,
+    ports: Ports,
 }
 
 impl Rig {
@@ -197,9 +92,7 @@ impl Rig {
             instance,
             processor: None,
             state,
-            inputs: AudioPorts::with_capacity(2, 1),
-            outputs: AudioPorts::with_capacity(2, 1),
-            out_events: EventBuffer::new(),
+            ports: Ports::stereo(),
         }
     }
 
@@ -237,48 +130,8 @@ impl Rig {
         transport: &TransportEvent,
         params: &[(&str, f64)],
     ) -> [Vec<f32>; 2] {
-        let n = input[0].len();
-        let mut ins = [input[0].to_vec(), input[1].to_vec()];
-        let mut outs = [vec![0.0f32; n], vec![0.0f32; n]];
-        let mut events = EventBuffer::new();
-        for (id, v) in params {
-            events.push(&ParamValueEvent::new(
-                0,
-                param_id(id),
-                Pckn::match_all(),
-                *v,
-            ));
-        }
-        self.out_events.clear();
-        let in_bufs = self.inputs.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                ins.iter_mut().map(|b| InputChannel::variable(b)),
-            ),
-        }]);
-        let mut out_bufs = self.outputs.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                outs.iter_mut().map(|b| b.as_mut_slice()),
-            ),
-        }]);
-        let input_events = InputEvents::from_buffer(&events);
-        let mut output_events = OutputEvents::from_buffer(&mut self.out_events);
-        self.processor
-            .as_mut()
-            .expect("activated")
-            .process(
-                &in_bufs,
-                &mut out_bufs,
-                &input_events,
-                &mut output_events,
-                None,
-                Some(transport),
-            )
-            .expect("process");
-        drop(in_bufs);
-        drop(out_bufs);
-        outs
+        let processor = self.processor.as_mut().expect("activated");
+        self.ports.block(processor, input, transport, params)
     }
 
     /// Feeds stopped-transport blocks until the output is silent: a song is loaded and its
