@@ -512,6 +512,34 @@ pub mod synth {
         }
     }
 
+    /// A 4/4 shuffle: each beat is a long–short pair with the short note on the last third
+    /// of the beat (swing), and that swung off-beat is the louder one (an open hi-hat and a
+    /// pushed chord stab), as in blues and boogie. The beat carries a soft kick, a closed
+    /// hi-hat and a walking bass note.
+    pub fn shuffle(bpm: f64, seconds: f64, sample_rate: u32) -> Synth {
+        let end = seconds - 0.3;
+        let grid = beat_grid(START_S, end, |_| bpm);
+        let (beats, downbeats) = truth(&grid, end, 4);
+        let mut mix = Mix::new(sample_rate, seconds);
+        for (i, t) in beats.iter().enumerate() {
+            let next = grid[i + 1];
+            let swung = t + (next - t) * 2.0 / 3.0;
+            let (root, triad) = harmony(i / 4);
+            mix.kick(*t, 0.35);
+            mix.hihat(*t, 0.12);
+            mix.note(*t, hz(root + [0, 4, 7, 9][i % 4]), (next - t) * 0.6, 0.35);
+            mix.hihat(swung, 0.4);
+            mix.chord(swung, &triad.map(hz), (next - swung) * 0.8, 0.5);
+        }
+        Synth {
+            audio: mix.finish(),
+            beats,
+            downbeats,
+            beats_per_bar: 4,
+            subdivision: 3,
+        }
+    }
+
     /// A 3/4 waltz: an accented bass note (and soft kick) on 1, chord stabs on 2 and 3,
     /// the harmony changing every bar.
     pub fn waltz(bpm: f64, seconds: f64, sample_rate: u32) -> Synth {

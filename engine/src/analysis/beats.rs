@@ -42,7 +42,9 @@ pub fn track(onset: &[f32], local_period: &[f64]) -> Vec<usize> {
     // The chain ends at the best-scoring frame within the last local period and a half.
     let tail_period = local_period.last().copied().unwrap_or(1.0).max(1.0);
     let tail = n.saturating_sub((1.5 * tail_period).round() as usize);
-    let mut t = (tail..n).max_by(|a, b| score[*a].total_cmp(&score[*b])).unwrap_or(n - 1);
+    let mut t = (tail..n)
+        .max_by(|a, b| score[*a].total_cmp(&score[*b]))
+        .unwrap_or(n - 1);
     let mut beats = vec![t];
     while let Some(p) = back[t] {
         beats.push(p);
@@ -58,8 +60,14 @@ pub fn track(onset: &[f32], local_period: &[f64]) -> Vec<usize> {
 pub fn trim_silent(beats: &[usize], active: &[bool]) -> Vec<usize> {
     let is_active = |k: usize| -> bool {
         let start = beats[k];
-        let end = beats.get(k + 1).copied().unwrap_or(start + 1).max(start + 1);
-        active.get(start..end.min(active.len())).is_some_and(|span| span.iter().any(|a| *a))
+        let end = beats
+            .get(k + 1)
+            .copied()
+            .unwrap_or(start + 1)
+            .max(start + 1);
+        active
+            .get(start..end.min(active.len()))
+            .is_some_and(|span| span.iter().any(|a| *a))
     };
     let first = (0..beats.len()).find(|&k| is_active(k));
     let last = (0..beats.len()).rev().find(|&k| is_active(k));
@@ -74,7 +82,12 @@ pub fn grid_strength(onset: &[f32], beats: &[usize]) -> f64 {
     if beats.is_empty() {
         return 0.0;
     }
-    let at = |f: usize| onset[f.saturating_sub(1)..(f + 2).min(onset.len())].iter().copied().fold(0.0f32, f32::max);
+    let at = |f: usize| {
+        onset[f.saturating_sub(1)..(f + 2).min(onset.len())]
+            .iter()
+            .copied()
+            .fold(0.0f32, f32::max)
+    };
     beats.iter().map(|&f| f64::from(at(f))).sum::<f64>() / beats.len() as f64
 }
 
@@ -88,12 +101,59 @@ pub fn fix_offbeat(beats: &[usize], bass_onset: &[f32], onset: &[f32]) -> Vec<us
     if beats.len() < 4 {
         return beats.to_vec();
     }
-    let mids: Vec<usize> = beats.windows(2).map(|w| (w[0] + w[1]) / 2).collect();
+    let mids = shifted(beats, 1, 2);
     let on = grid_strength(bass_onset, &beats[1..]) + 0.5 * grid_strength(onset, &beats[1..]);
     let off = grid_strength(bass_onset, &mids) + 0.5 * grid_strength(onset, &mids);
-    if off > OFFBEAT_MARGIN * on { mids } else { beats.to_vec() }
+    if off > OFFBEAT_MARGIN * on {
+        mids
+    } else {
+        beats.to_vec()
+    }
 }
 
+/// Grid points a fraction `num / den` of the way from each beat to the next (the last beat
+/// has no successor and is left out).
+fn shifted(beats: &[usize], num: usize, den: usize) -> Vec<usize> {
+    beats
+        .windows(2)
+        .map(|w| w[0] + (w[1] - w[0]) * num / den.max(1))
+        .collect()
+}
+
+/// Smallest strength of the point a third of a beat after the grid, relative to the grid's
+/// own, for that point to count as a swung note pair partner rather than noise.
+const SWING_MIN_PARTNER: f64 = 0.15;
+/// Largest strength at two thirds of a beat after the grid, relative to the partner at one
+/// third, for the pattern to be the long–short pair of swing (and not a triplet or 3:2 grid,
+/// which has onsets at both thirds).
+const SWING_MAX_OTHER_THIRD: f64 = 0.3;
+
+/// Moves the grid a third of a beat later when it sits on the short, swung off-beat note.
+///
+/// In swing the beat and its off-beat form a long–short pair: onsets at 0 and 2/3 of the
+/// beat. A tracker can lock to either: the off-beat note is often the louder (a hi-hat or a
+/// pushed chord). Seen from a grid on the off-beat, the strong onsets sit at 0 and 1/3 of the
+/// beat with nothing at 2/3; seen from the true beat they sit at 0 and 2/3. Listeners hear
+/// the beat on the note that starts the long interval, so a 0 + 1/3 profile moves the grid by
+/// one third.
+pub fn fix_swing(beats: &[usize], bass_onset: &[f32], onset: &[f32]) -> Vec<usize> {
+    if beats.len() < 4 {
+        return beats.to_vec();
+    }
+    let strength = |g: &[usize]| grid_strength(bass_onset, g) + 0.5 * grid_strength(onset, g);
+    let here = strength(&beats[..beats.len() - 1]);
+    let third = strength(&shifted(beats, 1, 3));
+    let two_thirds = strength(&shifted(beats, 2, 3));
+    let half = strength(&shifted(beats, 1, 2));
+    let swung = third >= SWING_MIN_PARTNER * here
+        && two_thirds <= SWING_MAX_OTHER_THIRD * third
+        && half <= SWING_MAX_OTHER_THIRD * third;
+    if swung {
+        shifted(beats, 1, 3)
+    } else {
+        beats.to_vec()
+    }
+}
 
 /// Fastest beat a listener taps, in BPM: a grid faster than this (after local tempo
 /// drift took it there) follows the subdivision and is halved.
@@ -101,7 +161,12 @@ pub const MAX_BEAT_BPM: f64 = 185.0;
 
 /// Halves a grid whose median tempo exceeds [`MAX_BEAT_BPM`], keeping the phase with the
 /// stronger bass and overall onsets.
-pub fn halve_if_too_fast(beats: &[usize], frame_rate: f64, bass_onset: &[f32], onset: &[f32]) -> Vec<usize> {
+pub fn halve_if_too_fast(
+    beats: &[usize],
+    frame_rate: f64,
+    bass_onset: &[f32],
+    onset: &[f32],
+) -> Vec<usize> {
     let mut d: Vec<usize> = beats.windows(2).map(|w| w[1] - w[0]).collect();
     if d.len() < 4 {
         return beats.to_vec();
@@ -114,5 +179,9 @@ pub fn halve_if_too_fast(beats: &[usize], frame_rate: f64, bass_onset: &[f32], o
     let strength = |g: &[usize]| grid_strength(bass_onset, g) + 0.5 * grid_strength(onset, g);
     let even: Vec<usize> = beats.iter().copied().step_by(2).collect();
     let odd: Vec<usize> = beats.iter().copied().skip(1).step_by(2).collect();
-    if strength(&odd) > strength(&even) { odd } else { even }
+    if strength(&odd) > strength(&even) {
+        odd
+    } else {
+        even
+    }
 }

@@ -101,8 +101,7 @@ pub struct Analysis {
 impl Analysis {
     /// Bars as beat-index ranges (a pickup before the first downbeat is not a bar).
     pub fn bars(&self) -> Vec<Range<usize>> {
-        let mut out: Vec<Range<usize>> =
-            self.downbeats.windows(2).map(|w| w[0]..w[1]).collect();
+        let mut out: Vec<Range<usize>> = self.downbeats.windows(2).map(|w| w[0]..w[1]).collect();
         if let Some(&last) = self.downbeats.last() {
             out.push(last..self.beats.len());
         }
@@ -120,12 +119,19 @@ mod rows {
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[f32; FEATURE_DIM]>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<[f32; FEATURE_DIM]>, D::Error> {
         let v: Vec<Vec<f32>> = Vec::deserialize(d)?;
         v.into_iter()
             .enumerate()
             .map(|(i, r)| {
-                r.try_into().map_err(|r: Vec<f32>| D::Error::custom(format!("feature row {i} has {} values, expected {FEATURE_DIM}", r.len())))
+                r.try_into().map_err(|r: Vec<f32>| {
+                    D::Error::custom(format!(
+                        "feature row {i} has {} values, expected {FEATURE_DIM}",
+                        r.len()
+                    ))
+                })
             })
             .collect()
     }
@@ -161,7 +167,8 @@ impl Analyzer {
         let observation = onset::normalised(&onset, spectra.frame_rate());
         let frame_rate = spectra.frame_rate();
         let tempogram = tempo::estimate(&observation, frame_rate);
-        let flatness = spectra.flatness.iter().map(|f| f64::from(*f)).sum::<f64>() / spectra.n_frames.max(1) as f64;
+        let flatness = spectra.flatness.iter().map(|f| f64::from(*f)).sum::<f64>()
+            / spectra.n_frames.max(1) as f64;
         if flatness > NOISE_FLATNESS && tempogram.confidence < MIN_TEMPO_CONFIDENCE {
             return Err(Error::Analysis(format!(
                 "no steady beat found: the audio is noise-like (spectral flatness {flatness:.2} > {NOISE_FLATNESS}) \
@@ -174,6 +181,7 @@ impl Analyzer {
         let bass_onset = onset::onset_strength_bands(&spectra, 0..spectra.n_bass_bands);
         let raw = beats::fix_offbeat(&raw, &bass_onset, &observation);
         let raw = beats::halve_if_too_fast(&raw, frame_rate, &bass_onset, &observation);
+        let raw = beats::fix_swing(&raw, &bass_onset, &observation);
         let floor = 10f32.powf(EDGE_SILENCE_DBFS / 20.0);
         let active: Vec<bool> = spectra.rms.iter().map(|r| *r > floor).collect();
         let beat_frames = beats::trim_silent(&raw, &active);
@@ -211,14 +219,17 @@ impl Analyzer {
                 self.duration_s
             )));
         }
-        let beat_times: Vec<f64> =
-            frames.iter().map(|f| (self.spectra.frame_time(*f) - BEAT_LATENCY_S).max(0.0)).collect();
+        let beat_times: Vec<f64> = frames
+            .iter()
+            .map(|f| (self.spectra.frame_time(*f) - BEAT_LATENCY_S).max(0.0))
+            .collect();
         let tempo_bpm = 60.0 * frame_rate / period;
         let summaries = features::beat_summaries(&self.spectra, &frames);
         let at = |env: &[f32], f: usize| -> f32 {
             let lo = f.saturating_sub(2);
             let hi = (f + 3).min(env.len());
-            env.get(lo..hi).map_or(0.0, |w| w.iter().copied().fold(0.0, f32::max))
+            env.get(lo..hi)
+                .map_or(0.0, |w| w.iter().copied().fold(0.0, f32::max))
         };
         let bass: Vec<f32> = frames.iter().map(|f| at(&self.bass_onset, *f)).collect();
         let on: Vec<f32> = frames.iter().map(|f| at(&self.onset, *f)).collect();
@@ -231,15 +242,22 @@ impl Analyzer {
         // A downbeat at beat d implies bar lines every m beats before and after it.
         let anchor = match corrections.first_downbeat {
             Some(d) if d >= n => {
-                return Err(Error::Correction(format!("first downbeat {d} is past the last beat ({})", n - 1)));
+                return Err(Error::Correction(format!(
+                    "first downbeat {d} is past the last beat ({})",
+                    n - 1
+                )));
             }
             Some(d) => d,
             None => auto_phase,
         };
-        let phase = (anchor as i64 + i64::from(corrections.downbeat_shift)).rem_euclid(m as i64) as usize;
+        let phase =
+            (anchor as i64 + i64::from(corrections.downbeat_shift)).rem_euclid(m as i64) as usize;
         let downbeats: Vec<usize> = (phase..n).step_by(m).collect();
         let subdivision = bars::subdivision(&onset::normalised(&self.onset, frame_rate), period);
-        let meter = Meter { beats_per_bar: bpb, subdivision };
+        let meter = Meter {
+            beats_per_bar: bpb,
+            subdivision,
+        };
         // Phrases from bar novelty.
         let bar_ranges: Vec<Range<usize>> = downbeats
             .iter()
@@ -251,13 +269,18 @@ impl Analyzer {
             .map(|r| {
                 let mut v = vec![0.0f32; spectrum::N_MELS + 12];
                 for b in r.clone() {
-                    for (o, x) in v.iter_mut().zip(summaries.mel[b].iter().chain(&summaries.chroma[b])) {
+                    for (o, x) in v
+                        .iter_mut()
+                        .zip(summaries.mel[b].iter().chain(&summaries.chroma[b]))
+                    {
                         *o += x / r.len() as f32;
                     }
                 }
                 // Centre the mel part so timbre changes move the cosine.
                 let mel_mean = v[..spectrum::N_MELS].iter().sum::<f32>() / spectrum::N_MELS as f32;
-                v[..spectrum::N_MELS].iter_mut().for_each(|x| *x -= mel_mean);
+                v[..spectrum::N_MELS]
+                    .iter_mut()
+                    .for_each(|x| *x -= mel_mean);
                 v
             })
             .collect();
@@ -304,10 +327,20 @@ impl Analyzer {
     /// Every other beat, keeping the phase whose beats carry more onset energy.
     fn halved(&self) -> Vec<usize> {
         let energy = |phase: usize| -> f32 {
-            self.beat_frames.iter().skip(phase).step_by(2).map(|f| self.onset.get(*f).copied().unwrap_or(0.0)).sum()
+            self.beat_frames
+                .iter()
+                .skip(phase)
+                .step_by(2)
+                .map(|f| self.onset.get(*f).copied().unwrap_or(0.0))
+                .sum()
         };
         let phase = if energy(1) > energy(0) { 1 } else { 0 };
-        self.beat_frames.iter().skip(phase).step_by(2).copied().collect()
+        self.beat_frames
+            .iter()
+            .skip(phase)
+            .step_by(2)
+            .copied()
+            .collect()
     }
 }
 
@@ -335,6 +368,10 @@ fn median_interval(frames: &[usize]) -> f64 {
 }
 
 /// Analyses decoded audio with corrections (no cache).
-pub fn analyze_audio(audio: &Audio, content_hash: String, corrections: &Corrections) -> Result<Analysis> {
+pub fn analyze_audio(
+    audio: &Audio,
+    content_hash: String,
+    corrections: &Corrections,
+) -> Result<Analysis> {
     Analyzer::new(audio, content_hash)?.analyze(corrections)
 }
