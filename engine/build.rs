@@ -10,10 +10,16 @@ fn main() {
     println!("cargo:rerun-if-changed={}", proto.display());
     println!("cargo:rerun-if-changed=build.rs");
 
-    let fds = protox::compile([&proto], [proto_dir]).unwrap_or_else(|e| panic!("protox cannot compile {}: {e}", proto.display()));
+    let fds = protox::compile([&proto], [proto_dir])
+        .unwrap_or_else(|e| panic!("protox cannot compile {}: {e}", proto.display()));
     prost_build::Config::new()
         .compile_fds(fds)
-        .unwrap_or_else(|e| panic!("prost-build cannot generate Rust for {}: {e}", proto.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "prost-build cannot generate Rust for {}: {e}",
+                proto.display()
+            )
+        });
 }
 
 /// Exposes a hash of the analysis sources as `RECUT_ANALYSIS_SOURCE_HASH`: the analysis
@@ -35,7 +41,10 @@ fn analysis_source_hash() {
             bytes.hash(&mut h);
         }
     }
-    println!("cargo:rustc-env=RECUT_ANALYSIS_SOURCE_HASH={:016x}", h.finish());
+    println!(
+        "cargo:rustc-env=RECUT_ANALYSIS_SOURCE_HASH={:016x}",
+        h.finish()
+    );
 }
 
 struct Fnv(u64);

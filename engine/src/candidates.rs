@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::Analysis;
 use crate::analysis::cache::{Cache, analyze_file};
 use crate::audio::{WavFormat, write_wav};
-use crate::edit::{Action, Constraints, Crossfade, EditError, Plan, baseline_logits, decode, render};
+use crate::edit::{
+    Action, Constraints, Crossfade, EditError, Plan, baseline_logits, decode, render,
+};
 use crate::error::{Error, Result};
 use crate::reward::{DenseReward, dense_reward};
 
@@ -72,7 +74,10 @@ impl Policy for crate::model::PolicyModel {
 
 /// The policy at `path` when given and loadable, else the baseline; a model that cannot
 /// be used is reported through `warn` (the baseline keeps Recut usable, DESIGN.md).
-pub fn load_policy(path: Option<&Path>, warn: &mut dyn FnMut(&crate::Error)) -> Box<dyn Policy + Send + Sync> {
+pub fn load_policy(
+    path: Option<&Path>,
+    warn: &mut dyn FnMut(&crate::Error),
+) -> Box<dyn Policy + Send + Sync> {
     match path.map(crate::model::PolicyModel::load) {
         Some(Ok(model)) => Box::new(model),
         Some(Err(e)) => {
@@ -151,7 +156,9 @@ pub struct Candidate {
 
 /// Seed of draw `attempt` of candidate `k` (SplitMix-style mixing of the base seed).
 fn derive_seed(base: u64, k: usize, attempt: u64) -> u64 {
-    let mut z = base ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ attempt.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z = base
+        ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ attempt.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z ^ (z >> 31)
 }
@@ -163,7 +170,11 @@ pub fn candidate_id(temperature: f64) -> String {
 
 /// Decodes one candidate per temperature from `logits`, replacing duplicates by distinct
 /// plans where the song allows. A temperature whose every draw fails gives the last error.
-pub fn decode_candidates(analysis: &Analysis, logits: &[[f32; 3]], opts: &CandidateOptions) -> Result<Vec<Candidate>> {
+pub fn decode_candidates(
+    analysis: &Analysis,
+    logits: &[[f32; 3]],
+    opts: &CandidateOptions,
+) -> Result<Vec<Candidate>> {
     if opts.temperatures.is_empty() {
         return Err(EditError::NoCandidates.into());
     }
@@ -279,14 +290,20 @@ impl Manifest {
         Manifest {
             recut_version: env!("CARGO_PKG_VERSION").into(),
             features_version: crate::FEATURES_VERSION,
-            policy: PolicyEntry { path: policy.path(), model_version: policy.model_version() },
+            policy: PolicyEntry {
+                path: policy.path(),
+                model_version: policy.model_version(),
+            },
             songs: Vec::new(),
         }
     }
 
     /// Writes the manifest to `path` atomically (temporary file + rename).
     pub fn write(&self, path: &Path) -> Result<()> {
-        let io = |source: std::io::Error| Error::Io { path: path.to_owned(), source };
+        let io = |source: std::io::Error| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
         let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
         let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
         std::fs::write(&tmp, json).map_err(io)?;
@@ -295,15 +312,22 @@ impl Manifest {
 
     /// Reads a manifest.
     pub fn read(path: &Path) -> Result<Self> {
-        let io = |source: std::io::Error| Error::Io { path: path.to_owned(), source };
+        let io = |source: std::io::Error| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
         let bytes = std::fs::read(path).map_err(io)?;
-        serde_json::from_slice(&bytes).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
     }
 }
 
 /// Song id of a file: its stem.
 pub fn song_id(path: &Path) -> String {
-    path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 /// Analyses (through `cache`), decodes, renders and writes the candidates of one song
@@ -322,14 +346,20 @@ pub fn process_song(
     let cands = decode_candidates(&analysis, &logits, opts)?;
     let id = song_id(song);
     let dir = out_dir.join(&id);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let mut entries = Vec::with_capacity(cands.len());
     for c in cands {
         let rendered = render(&audio, &c.plan, opts.crossfade)?;
         let file = dir.join(format!("{}.wav", c.id));
         write_wav(&file, &rendered, opts.wav_format)?;
         entries.push(CandidateEntry {
-            path: PathBuf::from(&id).join(format!("{}.wav", c.id)).to_string_lossy().into_owned(),
+            path: PathBuf::from(&id)
+                .join(format!("{}.wav", c.id))
+                .to_string_lossy()
+                .into_owned(),
             duration_seconds: c.plan.duration_s(),
             splices: c.plan.splice_count(),
             actions: c.plan.actions.clone(),

@@ -11,12 +11,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The audio file does not exist or cannot be opened.
     #[error("cannot open audio file {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file exists but holds no bytes at all.
     #[error("audio file {path} is empty (0 bytes)")]
     EmptyFile { path: PathBuf },
     /// No container format we know recognised the file.
-    #[error("{path} is not a supported audio file (tried WAV, FLAC, MP3, Ogg Vorbis, AIFF, MP4/AAC/ALAC): {reason}")]
+    #[error(
+        "{path} is not a supported audio file (tried WAV, FLAC, MP3, Ogg Vorbis, AIFF, MP4/AAC/ALAC): {reason}"
+    )]
     UnsupportedFormat { path: PathBuf, reason: String },
     /// The container is known but its codec is not.
     #[error("{path}: unsupported codec: {reason}")]
@@ -53,7 +58,10 @@ pub enum Error {
     Runtime(String),
     /// Plain I/O with the path it concerned.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Writing, loading or running an ONNX model failed (see [`crate::model::ModelError`]).
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),

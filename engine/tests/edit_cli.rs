@@ -10,7 +10,9 @@ fn recut(cache: &Path) -> Command {
 }
 
 fn corpus_song(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/songs").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/songs")
+        .join(name);
     p.exists().then_some(p)
 }
 
@@ -32,14 +34,29 @@ fn help_is_available_for_every_new_command() {
 
 #[test]
 fn edit_writes_audio_plan_and_picture_and_render_reproduces_it() {
-    let Some(song) = corpus_song("hedgewars_oriental.ogg") else { return };
+    let Some(song) = corpus_song("hedgewars_oriental.ogg") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let (wav, plan, png) = (dir.path().join("e.wav"), dir.path().join("p.json"), dir.path().join("p.png"));
+    let (wav, plan, png) = (
+        dir.path().join("e.wav"),
+        dir.path().join("p.json"),
+        dir.path().join("p.png"),
+    );
     let out = recut(&cache)
         .arg("edit")
         .arg(&song)
-        .args(["--target", "2:00", "--slack", "2", "--temperature", "0.3", "--seed", "1"])
+        .args([
+            "--target",
+            "2:00",
+            "--slack",
+            "2",
+            "--temperature",
+            "0.3",
+            "--seed",
+            "1",
+        ])
         .arg("--out")
         .arg(&wav)
         .arg("--plan-out")
@@ -48,7 +65,11 @@ fn edit_writes_audio_plan_and_picture_and_render_reproduces_it() {
         .arg(&png)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = hound::WavReader::open(&wav).unwrap();
     let secs = r.duration() as f64 / f64::from(r.spec().sample_rate);
     assert!((secs - 120.0).abs() <= 2.0, "{secs}");
@@ -56,18 +77,39 @@ fn edit_writes_audio_plan_and_picture_and_render_reproduces_it() {
     let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
     assert_eq!(p["granularity"], "bar");
     let again = dir.path().join("again.wav");
-    let out = recut(&cache).args(["render", "--plan"]).arg(&plan).arg("--song").arg(&song).arg("--out").arg(&again).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = recut(&cache)
+        .args(["render", "--plan"])
+        .arg(&plan)
+        .arg("--song")
+        .arg(&song)
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(&wav).unwrap(), std::fs::read(&again).unwrap());
     // A target shorter than intro + ending is refused with the reason.
-    let out = recut(&cache).arg("edit").arg(&song).args(["--target", "5"]).arg("--out").arg(dir.path().join("x.wav")).output().unwrap();
+    let out = recut(&cache)
+        .arg("edit")
+        .arg(&song)
+        .args(["--target", "5"])
+        .arg("--out")
+        .arg(dir.path().join("x.wav"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than what must be kept"));
 }
 
 #[test]
 fn candidates_writes_the_manifest() {
-    let Some(song) = corpus_song("lincity_pronobozo_lincity.ogg") else { return };
+    let Some(song) = corpus_song("lincity_pronobozo_lincity.ogg") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("eval_outputs");
     let out = recut(&dir.path().join("cache"))
@@ -79,8 +121,13 @@ fn candidates_writes_the_manifest() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
     let cands = m["songs"][0]["candidates"].as_array().unwrap();
     assert_eq!(cands.len(), 2);
     assert_eq!(cands[1]["id"], "temp_0.8");
@@ -107,6 +154,9 @@ fn unusable_policy_falls_back_to_the_baseline_with_a_warning() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("not a valid ONNX model") && stderr.contains("baseline policy"), "{stderr}");
+    assert!(
+        stderr.contains("not a valid ONNX model") && stderr.contains("baseline policy"),
+        "{stderr}"
+    );
     assert!(out_wav.exists());
 }

@@ -17,7 +17,9 @@ fn transition_cost_is_zero_for_the_grid_and_normalised() {
     assert!(tm.cost(10, 11).abs() < 1e-6);
     // Jumping a whole phrase keeps the position; jumping a single beat lands off the bar.
     assert!(tm.parts(11, 28).position < 1e-6);
-    assert!(tm.parts(11, 16).position > 0.0 && tm.parts(11, 16).position < tm.parts(11, 14).position);
+    assert!(
+        tm.parts(11, 16).position > 0.0 && tm.parts(11, 16).position < tm.parts(11, 14).position
+    );
     assert!(tm.parts(11, 14).position > 0.5);
     // Sections 0 1 2 1 2 3 1 4: from the end of phrase 1 (section 1, followed by 2) to
     // phrase 4 (section 2, preceded by 1) is clean; to phrase 7 (section 4) is not.
@@ -33,9 +35,17 @@ fn decodes_to_target_within_slack_keeping_intro_and_ending() {
     let c = Constraints::new(target);
     for (t, seed) in [(0.0, 0), (0.3, 1), (0.9, 2), (2.0, 3)] {
         let plan = decode(&a, &logits, &c, t, seed).unwrap();
-        assert!((plan.duration_s() - target).abs() <= 2.0, "T={t}: {} vs {target}", plan.duration_s());
+        assert!(
+            (plan.duration_s() - target).abs() <= 2.0,
+            "T={t}: {} vs {target}",
+            plan.duration_s()
+        );
         assert!(plan.actions[..PHRASE].iter().all(|x| *x == Action::Keep));
-        assert!(plan.actions[a.beats.len() - PHRASE..].iter().all(|x| *x == Action::Keep));
+        assert!(
+            plan.actions[a.beats.len() - PHRASE..]
+                .iter()
+                .all(|x| *x == Action::Keep)
+        );
         // Bar granularity: every bar carries one action.
         for bar in plan.actions.chunks(BPB) {
             assert!(bar.iter().all(|x| *x == bar[0]));
@@ -43,7 +53,10 @@ fn decodes_to_target_within_slack_keeping_intro_and_ending() {
         assert_eq!(plan.sample_rate, audio.sample_rate);
         // Cut runs are at least a bar long.
         for (from, to) in plan.beat_splices() {
-            assert!(to <= from || to - from - 1 >= BPB, "short jump {from}->{to}");
+            assert!(
+                to <= from || to - from - 1 >= BPB,
+                "short jump {from}->{to}"
+            );
         }
     }
 }
@@ -73,17 +86,29 @@ fn exact_mode_reports_the_closest_length() {
     let (_, a) = default_song();
     let logits = baseline_logits(&a);
     let target = full(&a) * 0.55 + 0.3;
-    let c = Constraints { slack_s: None, granularity: Granularity::Beat, ..Constraints::new(target) };
+    let c = Constraints {
+        slack_s: None,
+        granularity: Granularity::Beat,
+        ..Constraints::new(target)
+    };
     let plan = decode(&a, &logits, &c, 0.0, 0).unwrap();
     // The beat is 0.5 s; the closest reachable length is within half a beat or so.
-    assert!((plan.duration_s() - target).abs() <= 0.5, "{} vs {target}", plan.duration_s());
+    assert!(
+        (plan.duration_s() - target).abs() <= 0.5,
+        "{} vs {target}",
+        plan.duration_s()
+    );
 }
 
 #[test]
 fn phrase_granularity_cuts_whole_phrases() {
     let (_, a) = default_song();
     let logits = baseline_logits(&a);
-    let c = Constraints { granularity: Granularity::Phrase, slack_s: Some(8.1), ..Constraints::new(full(&a) * 0.5) };
+    let c = Constraints {
+        granularity: Granularity::Phrase,
+        slack_s: Some(8.1),
+        ..Constraints::new(full(&a) * 0.5)
+    };
     let plan = decode(&a, &logits, &c, 0.0, 0).unwrap();
     for p in plan.actions.chunks(PHRASE) {
         assert!(p.iter().all(|x| *x == p[0]));
@@ -95,7 +120,11 @@ fn phrase_granularity_cuts_whole_phrases() {
 fn must_keep_and_must_cut_are_honoured() {
     let (_, a) = default_song();
     let logits = baseline_logits(&a);
-    let c = Constraints { must_keep: vec![48..64], must_cut: vec![80..96], ..Constraints::new(full(&a) * 0.6) };
+    let c = Constraints {
+        must_keep: vec![48..64],
+        must_cut: vec![80..96],
+        ..Constraints::new(full(&a) * 0.6)
+    };
     let plan = decode(&a, &logits, &c, 0.5, 7).unwrap();
     assert!(plan.actions[48..64].iter().all(|x| *x != Action::Cut));
     assert!(plan.actions[80..96].iter().all(|x| *x == Action::Cut));
@@ -105,7 +134,10 @@ fn must_keep_and_must_cut_are_honoured() {
 fn max_splices_is_honoured() {
     let (_, a) = default_song();
     let logits = baseline_logits(&a);
-    let c = Constraints { max_splices: Some(1), ..Constraints::new(full(&a) * 0.6) };
+    let c = Constraints {
+        max_splices: Some(1),
+        ..Constraints::new(full(&a) * 0.6)
+    };
     for seed in 0..5 {
         let plan = decode(&a, &logits, &c, 1.5, seed).unwrap();
         assert!(plan.splice_count() <= 1, "{} splices", plan.splice_count());
@@ -121,17 +153,45 @@ fn impossible_requests_are_clear_errors() {
     assert!(e.to_string().contains("intro and ending"), "{e}");
     let e = decode(&a, &logits, &Constraints::new(full(&a) * 3.0), 0.0, 0).unwrap_err();
     assert!(matches!(e, EditError::TargetTooLong { .. }), "{e}");
-    let no_loops = Constraints { allow_loops: false, ..Constraints::new(full(&a) * 1.2) };
-    assert!(matches!(decode(&a, &logits, &no_loops, 0.0, 0), Err(EditError::TargetTooLong { .. })));
-    let clash = Constraints { must_keep: vec![40..50], must_cut: vec![48..60], ..Constraints::new(full(&a) * 0.6) };
-    assert!(matches!(decode(&a, &logits, &clash, 0.0, 0), Err(EditError::ConflictingSections { .. })));
-    let bad = Constraints { must_cut: vec![500..600], ..Constraints::new(full(&a) * 0.6) };
-    assert!(matches!(decode(&a, &logits, &bad, 0.0, 0), Err(EditError::BadSection { .. })));
-    assert!(matches!(decode(&a, &logits[..3], &Constraints::new(30.0), 0.0, 0), Err(EditError::Length { .. })));
+    let no_loops = Constraints {
+        allow_loops: false,
+        ..Constraints::new(full(&a) * 1.2)
+    };
+    assert!(matches!(
+        decode(&a, &logits, &no_loops, 0.0, 0),
+        Err(EditError::TargetTooLong { .. })
+    ));
+    let clash = Constraints {
+        must_keep: vec![40..50],
+        must_cut: vec![48..60],
+        ..Constraints::new(full(&a) * 0.6)
+    };
+    assert!(matches!(
+        decode(&a, &logits, &clash, 0.0, 0),
+        Err(EditError::ConflictingSections { .. })
+    ));
+    let bad = Constraints {
+        must_cut: vec![500..600],
+        ..Constraints::new(full(&a) * 0.6)
+    };
+    assert!(matches!(
+        decode(&a, &logits, &bad, 0.0, 0),
+        Err(EditError::BadSection { .. })
+    ));
+    assert!(matches!(
+        decode(&a, &logits[..3], &Constraints::new(30.0), 0.0, 0),
+        Err(EditError::Length { .. })
+    ));
     assert!(decode(&a, &logits, &Constraints::new(f64::NAN), 0.0, 0).is_err());
     // A single-phrase request with no slack on a bar grid is unreachable.
-    let tight = Constraints { slack_s: Some(0.01), ..Constraints::new(full(&a) * 0.6 + 0.25) };
-    assert!(matches!(decode(&a, &logits, &tight, 0.0, 0), Err(EditError::Unreachable { .. })));
+    let tight = Constraints {
+        slack_s: Some(0.01),
+        ..Constraints::new(full(&a) * 0.6 + 0.25)
+    };
+    assert!(matches!(
+        decode(&a, &logits, &tight, 0.0, 0),
+        Err(EditError::Unreachable { .. })
+    ));
 }
 
 #[test]

@@ -12,8 +12,15 @@ fn frame(t: f64, sr: u32) -> usize {
 #[test]
 fn all_keep_is_one_segment_covering_the_song() {
     let (audio, a) = default_song();
-    let plan = Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
-    assert_eq!(plan.segments, vec![Segment { start: 0, end: audio.frames() }]);
+    let plan =
+        Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
+    assert_eq!(
+        plan.segments,
+        vec![Segment {
+            start: 0,
+            end: audio.frames()
+        }]
+    );
     assert_eq!(plan.splice_count(), 0);
     assert!((plan.duration_s() - audio.duration_s()).abs() < 1e-9);
     assert!(plan.beat_splices().is_empty());
@@ -29,8 +36,20 @@ fn cut_bar_makes_one_splice_and_shortens_by_the_bar() {
     }
     let plan = Plan::from_actions(&a, actions, sr).unwrap();
     assert_eq!(plan.segments.len(), 2);
-    assert_eq!(plan.segments[0], Segment { start: 0, end: frame(a.beats[8], sr) });
-    assert_eq!(plan.segments[1], Segment { start: frame(a.beats[12], sr), end: audio.frames() });
+    assert_eq!(
+        plan.segments[0],
+        Segment {
+            start: 0,
+            end: frame(a.beats[8], sr)
+        }
+    );
+    assert_eq!(
+        plan.segments[1],
+        Segment {
+            start: frame(a.beats[12], sr),
+            end: audio.frames()
+        }
+    );
     assert_eq!(plan.splice_count(), 1);
     assert_eq!(plan.beat_splices(), vec![(7, 12)]);
     let bar = frame(a.beats[12], sr) - frame(a.beats[8], sr);
@@ -45,7 +64,13 @@ fn pickup_belongs_to_the_first_beat() {
     actions[0] = Action::Cut;
     let plan = Plan::from_actions(&a, actions, sr).unwrap();
     // Cutting beat 0 removes the pickup too; no splice (the edit starts later).
-    assert_eq!(plan.segments, vec![Segment { start: frame(a.beats[1], sr), end: audio.frames() }]);
+    assert_eq!(
+        plan.segments,
+        vec![Segment {
+            start: frame(a.beats[1], sr),
+            end: audio.frames()
+        }]
+    );
     assert_eq!(plan.splice_count(), 0);
 }
 
@@ -61,14 +86,26 @@ fn loop_plays_the_beat_twice_and_the_repeat_skips_the_pickup() {
     assert_eq!(
         plan.segments,
         vec![
-            Segment { start: 0, end: f(1) },
-            Segment { start: f(0), end: f(6) },
-            Segment { start: f(5), end: audio.frames() },
+            Segment {
+                start: 0,
+                end: f(1)
+            },
+            Segment {
+                start: f(0),
+                end: f(6)
+            },
+            Segment {
+                start: f(5),
+                end: audio.frames()
+            },
         ]
     );
     assert_eq!(plan.splice_count(), 2);
     assert_eq!(plan.beat_splices(), vec![(0, 0), (5, 5)]);
-    assert_eq!(plan.output_frames(), audio.frames() + (f(1) - f(0)) + (f(6) - f(5)));
+    assert_eq!(
+        plan.output_frames(),
+        audio.frames() + (f(1) - f(0)) + (f(6) - f(5))
+    );
 }
 
 #[test]
@@ -79,7 +116,10 @@ fn looped_bar_repeats_as_a_block_at_bar_granularity() {
     let mut ua = vec![Action::Keep; us.len()];
     ua[2] = Action::Loop;
     let plan = Plan::from_units(&a, Granularity::Bar, &ua, audio.sample_rate).unwrap();
-    assert_eq!(&plan.sequence[6..18], &[6, 7, 8, 9, 10, 11, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(
+        &plan.sequence[6..18],
+        &[6, 7, 8, 9, 10, 11, 8, 9, 10, 11, 12, 13]
+    );
     assert_eq!(plan.beat_splices(), vec![(11, 8)]);
     assert_eq!(plan.splice_count(), 1);
     assert!(plan.actions[8..12].iter().all(|x| *x == Action::Loop));
@@ -93,7 +133,10 @@ fn units_partition_every_beat() {
         let us = units(&a, g);
         assert_eq!(us.first().unwrap().start, 0);
         assert_eq!(us.last().unwrap().end, a.beats.len());
-        assert!(us.windows(2).all(|w| w[0].end == w[1].start && !w[0].is_empty()));
+        assert!(
+            us.windows(2)
+                .all(|w| w[0].end == w[1].start && !w[0].is_empty())
+        );
     }
     // A pickup before the first downbeat is its own bar unit.
     assert_eq!(units(&a, Granularity::Bar)[0], 0..2);
@@ -114,7 +157,8 @@ fn actions_serialise_as_integers_and_read_names() {
     assert_eq!(back, vec![Action::Keep, Action::Cut, Action::Loop]);
     assert!(serde_json::from_str::<Vec<Action>>("[3]").is_err());
     let (audio, a) = default_song();
-    let plan = Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
+    let plan =
+        Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
     let text = serde_json::to_string(&plan).unwrap();
     let back: Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(back, plan);

@@ -51,7 +51,12 @@ fn blocks_of_1_64_4096_equal_the_whole_render_bit_exactly() {
             let blocks = render_blocks(&r, &audio, block);
             assert_eq!(blocks.len(), whole.channels.len());
             for (b, w) in blocks.iter().zip(&whole.channels) {
-                assert!(b.iter().map(|x| x.to_bits()).eq(w.iter().map(|x| x.to_bits())), "block {block}, crossfade {xf}");
+                assert!(
+                    b.iter()
+                        .map(|x| x.to_bits())
+                        .eq(w.iter().map(|x| x.to_bits())),
+                    "block {block}, crossfade {xf}"
+                );
             }
         }
     }
@@ -60,7 +65,8 @@ fn blocks_of_1_64_4096_equal_the_whole_render_bit_exactly() {
 #[test]
 fn all_keep_renders_the_original_exactly() {
     let (audio, a) = default_song();
-    let plan = Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
+    let plan =
+        Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
     let out = render(&audio, &plan, Crossfade::default()).unwrap();
     assert_eq!(out, audio);
 }
@@ -93,7 +99,10 @@ fn incoming_attack_is_at_full_gain_and_the_fade_is_before_it() {
     for c in 0..audio.channels.len() {
         // From the splice on: the incoming source, untouched.
         for k in 0..2000 {
-            assert_eq!(out.channels[c][splice_out + k].to_bits(), audio.channels[c][src_in + k].to_bits());
+            assert_eq!(
+                out.channels[c][splice_out + k].to_bits(),
+                audio.channels[c][src_in + k].to_bits()
+            );
         }
         // Before the crossfade: the outgoing source, untouched.
         let pre = splice_out - l - 1;
@@ -102,7 +111,8 @@ fn incoming_attack_is_at_full_gain_and_the_fade_is_before_it() {
         let k = l / 2;
         let p = splice_out - l + k;
         let t = (k as f64 + 0.5) / l as f64 * std::f64::consts::FRAC_PI_2;
-        let expect = audio.channels[c][p] * t.cos() as f32 + audio.channels[c][src_in - l + k] * t.sin() as f32;
+        let expect = audio.channels[c][p] * t.cos() as f32
+            + audio.channels[c][src_in - l + k] * t.sin() as f32;
         assert!((out.channels[c][p] - expect).abs() < 1e-6);
     }
 }
@@ -113,7 +123,12 @@ fn mismatched_audio_and_bad_crossfades_are_errors() {
     let plan = edited_plan(&a, audio.sample_rate);
     let mut short = audio.clone();
     short.channels.iter_mut().for_each(|c| c.truncate(1000));
-    assert!(render(&short, &plan, Crossfade::default()).unwrap_err().to_string().contains("frames"));
+    assert!(
+        render(&short, &plan, Crossfade::default())
+            .unwrap_err()
+            .to_string()
+            .contains("frames")
+    );
     assert!(Crossfade::new(-0.1).is_err());
     assert!(Crossfade::new(f64::NAN).is_err());
     assert!(Crossfade::new(10.0).is_err());

@@ -17,9 +17,13 @@ fn cut(a: &recut_engine::Analysis, sr: u32, range: std::ops::Range<usize>) -> Pl
 #[test]
 fn no_splice_plan_scores_one_on_every_term() {
     let (audio, a) = default_song();
-    let plan = Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
+    let plan =
+        Plan::from_actions(&a, vec![Action::Keep; a.beats.len()], audio.sample_rate).unwrap();
     let r = dense_reward(&a, &plan);
-    assert_eq!((r.tempo, r.energy, r.phrase, r.transition, r.total), (1.0, 1.0, 1.0, 1.0, 1.0));
+    assert_eq!(
+        (r.tempo, r.energy, r.phrase, r.transition, r.total),
+        (1.0, 1.0, 1.0, 1.0, 1.0)
+    );
 }
 
 #[test]
@@ -29,7 +33,10 @@ fn the_same_cut_scores_higher_on_a_phrase_boundary_than_mid_phrase() {
     let on_phrase = dense_reward(&a, &cut(&a, audio.sample_rate, 32..48));
     let mid_phrase = dense_reward(&a, &cut(&a, audio.sample_rate, 40..56));
     assert_eq!(on_phrase.phrase, 1.0);
-    assert!(on_phrase.phrase > mid_phrase.phrase, "{on_phrase:?} vs {mid_phrase:?}");
+    assert!(
+        on_phrase.phrase > mid_phrase.phrase,
+        "{on_phrase:?} vs {mid_phrase:?}"
+    );
 }
 
 #[test]
@@ -46,7 +53,11 @@ fn mid_bar_cut_scores_lower_than_on_bar() {
 
 #[test]
 fn a_splice_across_a_tempo_jump_scores_lower() {
-    let spec = Spec { tempo_jump_at: Some(64), tempo_jump_factor: 1.25, ..Spec::default() };
+    let spec = Spec {
+        tempo_jump_at: Some(64),
+        tempo_jump_factor: 1.25,
+        ..Spec::default()
+    };
     let (audio, a) = song(&spec);
     // Same shape of cut: within the steady first half vs across the 120 → 150 BPM jump.
     let steady = dense_reward(&a, &cut(&a, audio.sample_rate, 16..32));
@@ -73,5 +84,8 @@ fn cutting_to_a_matching_section_has_better_transition_than_to_a_foreign_one() {
     let (audio, a) = default_song();
     let matching = dense_reward(&a, &cut(&a, audio.sample_rate, 32..64));
     let foreign = dense_reward(&a, &cut(&a, audio.sample_rate, 32..112));
-    assert!(matching.transition > foreign.transition, "{matching:?} vs {foreign:?}");
+    assert!(
+        matching.transition > foreign.transition,
+        "{matching:?} vs {foreign:?}"
+    );
 }

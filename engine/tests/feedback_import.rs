@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use recut_engine::edit::Action;
 use recut_engine::feedback::{
-    CandidateIndex, EditRef, FeedbackError, Format, Mode, Preference, ProblemKind, Rating, Side, TieKind, import_file,
-    import_str, write_csv, write_json, write_jsonl,
+    CandidateIndex, EditRef, FeedbackError, Format, Mode, Preference, ProblemKind, Rating, Side,
+    TieKind, import_file, import_str, write_csv, write_json, write_jsonl,
 };
 
 const MANIFEST: &str = r#"{
@@ -51,7 +51,13 @@ fn full_ratings(ix: &CandidateIndex) -> Vec<Rating> {
     r2.rater = Some("bob".into());
     r2.extra.insert("confidence".into(), serde_json::json!(0.4));
     let c = ix.resolve("song2", "temp_0.1").unwrap();
-    let mut r3 = Rating::new("song2", c, EditRef::from_actions(vec![Action::Keep, Action::Loop]), Preference::B, 3);
+    let mut r3 = Rating::new(
+        "song2",
+        c,
+        EditRef::from_actions(vec![Action::Keep, Action::Loop]),
+        Preference::B,
+        3,
+    );
     r3.timestamp = Some("2024-03-01T10:00:00".into());
     vec![r1, r2, r3]
 }
@@ -66,7 +72,16 @@ fn json_array_round_trip_keeps_every_field() {
     assert!(text.trim_start().starts_with('['));
     // Seed full-form keys are always present.
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for k in ["song_id", "edit_a", "edit_b", "preference", "strength", "rater", "timestamp", "notes"] {
+    for k in [
+        "song_id",
+        "edit_a",
+        "edit_b",
+        "preference",
+        "strength",
+        "rater",
+        "timestamp",
+        "notes",
+    ] {
         assert!(v[2].get(k).is_some(), "missing {k}");
     }
     assert_eq!(v[0]["edit_a"]["actions"], serde_json::json!([0, 0, 1, 1]));
@@ -111,30 +126,57 @@ fn csv_round_trip_through_the_manifest() {
     let p = dir.path().join("ratings.csv");
     write_csv(&p, &ratings).unwrap();
     let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.starts_with("song_id,edit_a,edit_b,preference,strength"), "{text}");
+    assert!(
+        text.starts_with("song_id,edit_a,edit_b,preference,strength"),
+        "{text}"
+    );
     let got = import_file(&p, Some(&ix), Mode::Strict).unwrap();
     assert_eq!(got.problems, vec![]);
     assert_eq!(got.ratings, ratings);
     // An edit without a candidate id cannot be written as CSV.
     let all = full_ratings(&ix);
-    assert!(matches!(write_csv(&p, &all), Err(FeedbackError::NoEditId { index: 2, side: "edit_b" })));
+    assert!(matches!(
+        write_csv(&p, &all),
+        Err(FeedbackError::NoEditId {
+            index: 2,
+            side: "edit_b"
+        })
+    ));
 }
 
 #[test]
 fn csv_seed_file_without_and_with_header() {
     let dir = tempfile::tempdir().unwrap();
     let ix = index(dir.path());
-    let with = write(dir.path(), "a.csv", "song_id,edit_a,edit_b,preference,strength\nsong1,temp_0.1,temp_0.5,b,3\nsong2,temp_0.1,temp_0.1,tie,1\n");
-    let without = write(dir.path(), "b.csv", "song1,temp_0.1,temp_0.5,b,3\nsong2,temp_0.1,temp_0.1,tie,1\n");
+    let with = write(
+        dir.path(),
+        "a.csv",
+        "song_id,edit_a,edit_b,preference,strength\nsong1,temp_0.1,temp_0.5,b,3\nsong2,temp_0.1,temp_0.1,tie,1\n",
+    );
+    let without = write(
+        dir.path(),
+        "b.csv",
+        "song1,temp_0.1,temp_0.5,b,3\nsong2,temp_0.1,temp_0.1,tie,1\n",
+    );
     let a = import_file(&with, Some(&ix), Mode::Strict).unwrap();
     let b = import_file(&without, Some(&ix), Mode::Strict).unwrap();
     assert_eq!(a.ratings.len(), 2);
     assert_eq!(a.ratings, b.ratings);
-    assert_eq!(a.ratings[0].edit_b, ix.resolve("song1", "temp_0.5").unwrap());
+    assert_eq!(
+        a.ratings[0].edit_b,
+        ix.resolve("song1", "temp_0.5").unwrap()
+    );
     assert_eq!(a.ratings[0].preference, Preference::B);
     // A header without a required column is a whole-file error.
-    let bad = write(dir.path(), "c.csv", "song_id,edit_a,edit_b,strength\nsong1,temp_0.1,temp_0.5,3\n");
-    assert!(matches!(import_file(&bad, Some(&ix), Mode::Lenient), Err(FeedbackError::Csv { .. })));
+    let bad = write(
+        dir.path(),
+        "c.csv",
+        "song_id,edit_a,edit_b,strength\nsong1,temp_0.1,temp_0.5,3\n",
+    );
+    assert!(matches!(
+        import_file(&bad, Some(&ix), Mode::Lenient),
+        Err(FeedbackError::Csv { .. })
+    ));
 }
 
 #[test]
@@ -149,7 +191,10 @@ fn seed_short_and_full_forms_parse() {
     assert_eq!(got.ratings.len(), 2);
     let r = &got.ratings[0];
     assert_eq!(r.edit_a, ix.resolve("song1", "temp_0.1").unwrap());
-    assert_eq!(r.edit_b.actions, vec![Action::Keep, Action::Loop, Action::Keep, Action::Cut]);
+    assert_eq!(
+        r.edit_b.actions,
+        vec![Action::Keep, Action::Loop, Action::Keep, Action::Cut]
+    );
     assert_eq!(r.edit_b.path.as_deref(), Some("song1/temp_0.5.wav"));
     assert_eq!(r.notes.as_deref(), Some("smoother"));
     assert_eq!(r.id, None);
@@ -160,9 +205,15 @@ fn seed_short_and_full_forms_parse() {
     let got = import_str(full, Format::JsonArray, None, Mode::Strict, None).unwrap();
     let r = &got.ratings[0];
     assert_eq!(r.preference, Preference::B);
-    assert_eq!(r.edit_a.actions, vec![Action::Keep, Action::Cut, Action::Loop]);
+    assert_eq!(
+        r.edit_a.actions,
+        vec![Action::Keep, Action::Cut, Action::Loop]
+    );
     assert_eq!(r.edit_a.duration_seconds, Some(3.5));
-    assert_eq!(r.edit_b.actions, vec![Action::Keep, Action::Keep, Action::Cut]);
+    assert_eq!(
+        r.edit_b.actions,
+        vec![Action::Keep, Action::Keep, Action::Cut]
+    );
     assert_eq!(r.rater.as_deref(), Some("human"));
     assert_eq!((r.tie_kind, r.left, r.features_version), (None, None, None));
 }
@@ -171,18 +222,42 @@ const GOOD: &str = r#"{"song_id": "s", "edit_a": {"actions": [0, 1]}, "edit_b": 
 const GOOD2: &str = r#"{"song_id": "s", "edit_a": {"actions": [0, 1]}, "edit_b": {"actions": [1, 0]}, "preference": "b", "strength": 3, "rater": "r", "timestamp": "t2"}"#;
 const BAD_PREF: &str = r#"{"song_id": "s", "edit_a": {"actions": [0]}, "edit_b": {"actions": [1]}, "preference": "c", "strength": 1}"#;
 const BAD_STRENGTH: &str = r#"{"song_id": "s", "edit_a": {"actions": [0]}, "edit_b": {"actions": [1]}, "preference": "a", "strength": 7}"#;
-const NO_PREF: &str = r#"{"song_id": "s", "edit_a": {"actions": [0]}, "edit_b": {"actions": [1]}, "strength": 1}"#;
+const NO_PREF: &str =
+    r#"{"song_id": "s", "edit_a": {"actions": [0]}, "edit_b": {"actions": [1]}, "strength": 1}"#;
 const BAD_ACTION: &str = r#"{"song_id": "s", "edit_a": {"actions": [0, 3]}, "edit_b": {"actions": [1]}, "preference": "a", "strength": 1}"#;
 
 /// (index, field) of each problem.
-fn where_(problems: &[recut_engine::feedback::RecordError]) -> Vec<(usize, Option<usize>, Option<&str>)> {
-    problems.iter().map(|p| (p.index, p.line, p.field.as_deref())).collect()
+fn where_(
+    problems: &[recut_engine::feedback::RecordError],
+) -> Vec<(usize, Option<usize>, Option<&str>)> {
+    problems
+        .iter()
+        .map(|p| (p.index, p.line, p.field.as_deref()))
+        .collect()
 }
 
 #[test]
 fn malformed_json_lines_are_reported_with_index_line_and_field() {
-    let text = [GOOD, BAD_PREF, BAD_STRENGTH, "", NO_PREF, "this is not json", BAD_ACTION, GOOD2].join("\n") + "\n";
-    let lenient = import_str(&text, Format::JsonLines, None, Mode::Lenient, Some(Path::new("r.jsonl"))).unwrap();
+    let text = [
+        GOOD,
+        BAD_PREF,
+        BAD_STRENGTH,
+        "",
+        NO_PREF,
+        "this is not json",
+        BAD_ACTION,
+        GOOD2,
+    ]
+    .join("\n")
+        + "\n";
+    let lenient = import_str(
+        &text,
+        Format::JsonLines,
+        None,
+        Mode::Lenient,
+        Some(Path::new("r.jsonl")),
+    )
+    .unwrap();
     assert_eq!(lenient.ratings.len(), 2);
     assert_eq!(lenient.ratings[1].strength, 3);
     // The blank line 4 is no record: indices count records, lines count lines.
@@ -196,16 +271,39 @@ fn malformed_json_lines_are_reported_with_index_line_and_field() {
             (5, Some(7), Some("edit_a.actions[1]")),
         ]
     );
-    assert!(lenient.problems.iter().all(|p| p.kind == ProblemKind::Invalid));
-    assert!(lenient.problems[1].message.contains("7"), "{}", lenient.problems[1]);
-    assert!(lenient.problems[2].message.contains("missing"), "{}", lenient.problems[2]);
-    assert!(lenient.problems[3].message.contains("not valid JSON"), "{}", lenient.problems[3]);
+    assert!(
+        lenient
+            .problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::Invalid)
+    );
+    assert!(
+        lenient.problems[1].message.contains("7"),
+        "{}",
+        lenient.problems[1]
+    );
+    assert!(
+        lenient.problems[2].message.contains("missing"),
+        "{}",
+        lenient.problems[2]
+    );
+    assert!(
+        lenient.problems[3].message.contains("not valid JSON"),
+        "{}",
+        lenient.problems[3]
+    );
     let shown = lenient.problems[0].to_string();
-    assert!(shown.starts_with("r.jsonl:2: record 1, field `preference`"), "{shown}");
+    assert!(
+        shown.starts_with("r.jsonl:2: record 1, field `preference`"),
+        "{shown}"
+    );
 
     match import_str(&text, Format::JsonLines, None, Mode::Strict, None) {
         Err(FeedbackError::Record(e)) => {
-            assert_eq!((e.index, e.line, e.field.as_deref()), (1, Some(2), Some("preference")));
+            assert_eq!(
+                (e.index, e.line, e.field.as_deref()),
+                (1, Some(2), Some("preference"))
+            );
         }
         other => panic!("strict mode should stop at the bad preference: {other:?}"),
     }
@@ -216,16 +314,31 @@ fn malformed_json_array_elements_are_reported_with_index_and_line() {
     let text = format!("[\n{GOOD},\n{BAD_STRENGTH},\n\"not a record\",\n{NO_PREF},\n{GOOD2}\n]");
     let lenient = import_str(&text, Format::JsonArray, None, Mode::Lenient, None).unwrap();
     assert_eq!(lenient.ratings.len(), 2);
-    assert_eq!(where_(&lenient.problems), vec![(1, Some(3), Some("strength")), (2, Some(4), None), (3, Some(5), Some("preference"))]);
+    assert_eq!(
+        where_(&lenient.problems),
+        vec![
+            (1, Some(3), Some("strength")),
+            (2, Some(4), None),
+            (3, Some(5), Some("preference"))
+        ]
+    );
     match import_str(&text, Format::JsonArray, None, Mode::Strict, None) {
-        Err(FeedbackError::Record(e)) => assert_eq!((e.index, e.field.as_deref()), (1, Some("strength"))),
+        Err(FeedbackError::Record(e)) => {
+            assert_eq!((e.index, e.field.as_deref()), (1, Some("strength")))
+        }
         other => panic!("{other:?}"),
     }
     // A file that is not JSON at all: a whole-file error in both modes.
     for mode in [Mode::Strict, Mode::Lenient] {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "prefs.json", "this is not json\n");
-        assert!(matches!(import_file(&p, None, mode), Err(FeedbackError::Syntax { line: 1, .. })), "{mode:?}");
+        assert!(
+            matches!(
+                import_file(&p, None, mode),
+                Err(FeedbackError::Syntax { line: 1, .. })
+            ),
+            "{mode:?}"
+        );
     }
 }
 
@@ -272,14 +385,27 @@ fn unknown_edit_ids_and_songs_are_errors() {
 "#;
     let got = import_str(text, Format::JsonLines, Some(&ix), Mode::Lenient, None).unwrap();
     assert_eq!(got.ratings.len(), 1);
-    assert_eq!(where_(&got.problems), vec![(0, Some(1), Some("edit_b_id")), (1, Some(2), Some("edit_a_id"))]);
-    assert!(got.problems[0].message.contains("temp_0.7") && got.problems[0].message.contains("temp_0.5"), "{}", got.problems[0]);
+    assert_eq!(
+        where_(&got.problems),
+        vec![
+            (0, Some(1), Some("edit_b_id")),
+            (1, Some(2), Some("edit_a_id"))
+        ]
+    );
+    assert!(
+        got.problems[0].message.contains("temp_0.7")
+            && got.problems[0].message.contains("temp_0.5"),
+        "{}",
+        got.problems[0]
+    );
     assert!(got.problems[1].message.contains("song9"));
     // Without a manifest, ids cannot resolve: say so.
     let got = import_str(text, Format::JsonLines, None, Mode::Lenient, None).unwrap();
     assert!(got.ratings.is_empty());
     assert!(got.problems.iter().all(|p| p.message.contains("manifest")));
-    assert!(matches!(import_str(text, Format::JsonLines, Some(&ix), Mode::Strict, None), Err(FeedbackError::Record(e)) if e.index == 0));
+    assert!(
+        matches!(import_str(text, Format::JsonLines, Some(&ix), Mode::Strict, None), Err(FeedbackError::Record(e)) if e.index == 0)
+    );
 }
 
 #[test]
@@ -294,12 +420,28 @@ fn duplicates_are_kept_once_and_reported() {
     let text = [with_id, GOOD, same_id, &same_content, anon1, anon2, anon2].join("\n");
     let got = import_str(&text, Format::JsonLines, None, Mode::Lenient, None).unwrap();
     assert_eq!(got.ratings.len(), 4);
-    assert_eq!(got.ratings[0].id.as_deref(), Some("11111111-2222-4333-8444-555555555555"));
-    assert_eq!(got.ratings[0].preference, Preference::A, "the first of duplicates is kept");
-    let dups: Vec<usize> = got.problems.iter().filter(|p| p.kind == ProblemKind::Duplicate).map(|p| p.index).collect();
+    assert_eq!(
+        got.ratings[0].id.as_deref(),
+        Some("11111111-2222-4333-8444-555555555555")
+    );
+    assert_eq!(
+        got.ratings[0].preference,
+        Preference::A,
+        "the first of duplicates is kept"
+    );
+    let dups: Vec<usize> = got
+        .problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Duplicate)
+        .map(|p| p.index)
+        .collect();
     assert_eq!(dups, vec![2, 3, 6]);
     assert_eq!(got.problems.len(), 3);
-    assert!(got.problems[0].message.contains("record 0"), "{}", got.problems[0]);
+    assert!(
+        got.problems[0].message.contains("record 0"),
+        "{}",
+        got.problems[0]
+    );
     match import_str(&text, Format::JsonLines, None, Mode::Strict, None) {
         Err(FeedbackError::Record(e)) => assert_eq!((e.index, e.kind), (2, ProblemKind::Duplicate)),
         other => panic!("{other:?}"),
@@ -307,7 +449,14 @@ fn duplicates_are_kept_once_and_reported() {
     // Different ids are different ratings, even with the same song, edits, rater and time.
     let id2 = GOOD.replacen('{', r#"{"id": "b", "#, 1);
     let id1 = GOOD.replacen('{', r#"{"id": "a", "#, 1);
-    let got = import_str(&[id1, id2].join("\n"), Format::JsonLines, None, Mode::Strict, None).unwrap();
+    let got = import_str(
+        &[id1, id2].join("\n"),
+        Format::JsonLines,
+        None,
+        Mode::Strict,
+        None,
+    )
+    .unwrap();
     assert_eq!(got.ratings.len(), 2);
 }
 
@@ -318,7 +467,10 @@ fn torn_last_line_is_a_warning_even_in_strict_mode() {
         let got = import_str(&text, Format::JsonLines, None, mode, None).unwrap();
         assert_eq!(got.ratings.len(), 2);
         assert_eq!(got.problems.len(), 1);
-        assert_eq!((got.problems[0].kind, got.problems[0].line), (ProblemKind::Torn, Some(3)));
+        assert_eq!(
+            (got.problems[0].kind, got.problems[0].line),
+            (ProblemKind::Torn, Some(3))
+        );
         assert_eq!(got.warnings().count(), 1);
         assert_eq!(got.errors().count(), 0);
     }
@@ -338,5 +490,15 @@ fn tie_kind_on_a_non_tie_and_bad_enums_are_errors() {
     let got = import_str(&text, Format::JsonLines, None, Mode::Lenient, None).unwrap();
     assert!(got.ratings.is_empty());
     let fields: Vec<Option<&str>> = got.problems.iter().map(|p| p.field.as_deref()).collect();
-    assert_eq!(fields, vec![Some("tie_kind"), Some("tie_kind"), Some("left"), Some("strength"), Some("edit_a"), Some("song_id")]);
+    assert_eq!(
+        fields,
+        vec![
+            Some("tie_kind"),
+            Some("tie_kind"),
+            Some("left"),
+            Some("strength"),
+            Some("edit_a"),
+            Some("song_id")
+        ]
+    );
 }

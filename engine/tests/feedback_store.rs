@@ -6,7 +6,8 @@ use std::path::Path;
 
 use recut_engine::edit::Action;
 use recut_engine::feedback::{
-    EditRef, FeedbackError, Mode, Preference, ProblemKind, Rating, Side, Store, TieKind, import_file,
+    EditRef, FeedbackError, Mode, Preference, ProblemKind, Rating, Side, Store, TieKind,
+    import_file,
 };
 
 /// Set in a child process started by [`two_threads_and_two_processes_append_at_once`].
@@ -21,7 +22,17 @@ fn rating(i: usize, rater: Option<&str>) -> Rating {
         duration_seconds: Some(12.25),
     };
     let b = EditRef::from_actions(vec![Action::Keep; 4]);
-    let mut r = Rating::new(format!("song{}", i % 7), a, b, if i.is_multiple_of(2) { Preference::A } else { Preference::B }, (i % 4) as u8);
+    let mut r = Rating::new(
+        format!("song{}", i % 7),
+        a,
+        b,
+        if i.is_multiple_of(2) {
+            Preference::A
+        } else {
+            Preference::B
+        },
+        (i % 4) as u8,
+    );
     r.rater = rater.map(str::to_owned);
     r.notes = Some(format!("rating {i} — ünïcode \"quoted\"\nsecond line"));
     r.left = Some(Side::A);
@@ -30,7 +41,12 @@ fn rating(i: usize, rater: Option<&str>) -> Rating {
 }
 
 fn non_empty_lines(p: &Path) -> Vec<String> {
-    std::fs::read_to_string(p).unwrap().lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -55,9 +71,24 @@ fn append_read_all_and_export_round_trip() {
     tie.id = Some(id);
     written.push(tie);
 
-    let names: Vec<String> = store.files().unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(names, vec!["ratings-Alice_Smith.jsonl", "ratings-bob.jsonl", "ratings-default.jsonl"]);
-    assert_eq!(non_empty_lines(&store.file_for(Some("Alice Smith"))).len(), 3);
+    let names: Vec<String> = store
+        .files()
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "ratings-Alice_Smith.jsonl",
+            "ratings-bob.jsonl",
+            "ratings-default.jsonl"
+        ]
+    );
+    assert_eq!(
+        non_empty_lines(&store.file_for(Some("Alice Smith"))).len(),
+        3
+    );
 
     let loaded = store.read_all().unwrap();
     assert_eq!(loaded.problems, vec![]);
@@ -70,7 +101,12 @@ fn append_read_all_and_export_round_trip() {
     let out = dir.path().join("preferences.json");
     let exported = store.export_preferences(&out).unwrap();
     assert_eq!(exported.ratings.len(), 6);
-    assert!(std::fs::read_to_string(&out).unwrap().trim_start().starts_with('['));
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .trim_start()
+            .starts_with('[')
+    );
     let back = import_file(&out, None, Mode::Strict).unwrap();
     assert_eq!(back.ratings, loaded.ratings);
     // No temporary file left beside it.
@@ -100,13 +136,21 @@ fn torn_last_line_is_skipped_and_the_next_append_starts_a_new_line() {
     let file = store.file_for(None);
     // What a crash in the middle of a write leaves: part of a record, no newline.
     let line = serde_json::to_string(&r2).unwrap();
-    std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(&line.as_bytes()[..line.len() / 2]).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(&line.as_bytes()[..line.len() / 2])
+        .unwrap();
 
     let loaded = store.read_all().unwrap();
     assert_eq!(loaded.ratings, vec![r0.clone(), r1.clone()]);
     assert_eq!(loaded.problems.len(), 1);
     let w = &loaded.problems[0];
-    assert_eq!((w.kind, w.line, w.file.as_deref()), (ProblemKind::Torn, Some(3), Some(file.as_path())));
+    assert_eq!(
+        (w.kind, w.line, w.file.as_deref()),
+        (ProblemKind::Torn, Some(3), Some(file.as_path()))
+    );
     assert!(w.kind.is_warning());
 
     // The next append must not glue its record onto the torn fragment.
@@ -120,7 +164,10 @@ fn torn_last_line_is_skipped_and_the_next_append_starts_a_new_line() {
     let loaded = store.read_all().unwrap();
     assert_eq!(loaded.ratings, vec![r0, r1, r2]);
     assert_eq!(loaded.problems.len(), 1);
-    assert_eq!((loaded.problems[0].kind, loaded.problems[0].line), (ProblemKind::Torn, Some(3)));
+    assert_eq!(
+        (loaded.problems[0].kind, loaded.problems[0].line),
+        (ProblemKind::Torn, Some(3))
+    );
     // Strict import of the store's file reads it the same way: the torn line only warns.
     let strict = import_file(&file, None, Mode::Strict).unwrap();
     assert_eq!(strict.ratings.len(), 3);
@@ -135,7 +182,10 @@ fn malformed_middle_line_and_duplicate_are_reported_with_file_and_line() {
     let file = store.file_for(Some("x"));
     let mut bad = serde_json::to_value(rating(5, Some("x"))).unwrap();
     bad["strength"] = serde_json::json!(7);
-    let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
     writeln!(f, "{bad}").unwrap();
     writeln!(f, "not json at all").unwrap();
     drop(f);
@@ -144,8 +194,11 @@ fn malformed_middle_line_and_duplicate_are_reported_with_file_and_line() {
 
     let loaded = store.read_all().unwrap();
     assert_eq!(loaded.ratings, vec![r0, r1]);
-    let seen: Vec<(ProblemKind, Option<usize>, Option<&str>)> =
-        loaded.problems.iter().map(|p| (p.kind, p.line, p.field.as_deref())).collect();
+    let seen: Vec<(ProblemKind, Option<usize>, Option<&str>)> = loaded
+        .problems
+        .iter()
+        .map(|p| (p.kind, p.line, p.field.as_deref()))
+        .collect();
     assert_eq!(
         seen,
         vec![
@@ -154,19 +207,37 @@ fn malformed_middle_line_and_duplicate_are_reported_with_file_and_line() {
             (ProblemKind::Duplicate, Some(5), Some("id")),
         ]
     );
-    assert!(loaded.problems.iter().all(|p| p.file.as_deref() == Some(file.as_path())));
-    assert!(loaded.problems[0].to_string().contains("ratings-x.jsonl:2:"), "{}", loaded.problems[0]);
+    assert!(
+        loaded
+            .problems
+            .iter()
+            .all(|p| p.file.as_deref() == Some(file.as_path()))
+    );
+    assert!(
+        loaded.problems[0]
+            .to_string()
+            .contains("ratings-x.jsonl:2:"),
+        "{}",
+        loaded.problems[0]
+    );
 }
 
 /// Child side of the concurrency test: appends [`PER_WRITER`] ratings and exits. A no-op
 /// when run as an ordinary test.
 #[test]
 fn child_writer_process() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let tag: usize = std::env::var(format!("{CHILD_ENV}_TAG")).unwrap().parse().unwrap();
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let tag: usize = std::env::var(format!("{CHILD_ENV}_TAG"))
+        .unwrap()
+        .parse()
+        .unwrap();
     let store = Store::open(&dir).unwrap();
     for i in 0..PER_WRITER {
-        store.append(&rating(tag * 1000 + i, Some("shared"))).unwrap();
+        store
+            .append(&rating(tag * 1000 + i, Some("shared")))
+            .unwrap();
     }
 }
 
@@ -178,7 +249,12 @@ fn two_threads_and_two_processes_append_at_once() {
     let children: Vec<_> = (2..4)
         .map(|tag| {
             std::process::Command::new(&exe)
-                .args(["child_writer_process", "--exact", "--test-threads=1", "--nocapture"])
+                .args([
+                    "child_writer_process",
+                    "--exact",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
                 .env(CHILD_ENV, dir.path())
                 .env(format!("{CHILD_ENV}_TAG"), tag.to_string())
                 .stdout(std::process::Stdio::null())
@@ -192,7 +268,9 @@ fn two_threads_and_two_processes_append_at_once() {
             let store = Store::open(dir.path()).unwrap();
             s.spawn(move || {
                 for i in 0..PER_WRITER {
-                    store.append(&rating(tag * 1000 + i, Some("shared"))).unwrap();
+                    store
+                        .append(&rating(tag * 1000 + i, Some("shared")))
+                        .unwrap();
                 }
             });
         }
@@ -208,7 +286,8 @@ fn two_threads_and_two_processes_append_at_once() {
     assert_eq!(lines.len(), 4 * PER_WRITER);
     let mut notes = HashSet::new();
     for l in &lines {
-        let r: Rating = serde_json::from_str(l).unwrap_or_else(|e| panic!("torn or interleaved line {l:?}: {e}"));
+        let r: Rating = serde_json::from_str(l)
+            .unwrap_or_else(|e| panic!("torn or interleaved line {l:?}: {e}"));
         notes.insert(r.notes.unwrap());
     }
     assert_eq!(notes.len(), 4 * PER_WRITER);
@@ -220,10 +299,21 @@ fn two_threads_and_two_processes_append_at_once() {
         let mine: Vec<usize> = loaded
             .ratings
             .iter()
-            .filter_map(|r| r.notes.as_deref()?.strip_prefix("rating ")?.split(' ').next()?.parse::<usize>().ok())
+            .filter_map(|r| {
+                r.notes
+                    .as_deref()?
+                    .strip_prefix("rating ")?
+                    .split(' ')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
             .filter(|n| n / 1000 == tag)
             .collect();
-        assert_eq!(mine, (tag * 1000..tag * 1000 + PER_WRITER).collect::<Vec<_>>());
+        assert_eq!(
+            mine,
+            (tag * 1000..tag * 1000 + PER_WRITER).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -245,7 +335,10 @@ fn unwritable_folder_is_a_typed_error() {
     // A path under a regular file cannot be a folder, whoever we are.
     let file = dir.path().join("file.txt");
     std::fs::write(&file, b"not a folder").unwrap();
-    assert!(matches!(Store::open(&file), Err(FeedbackError::NotADirectory { .. })));
+    assert!(matches!(
+        Store::open(&file),
+        Err(FeedbackError::NotADirectory { .. })
+    ));
     match Store::open(file.join("sub")) {
         Err(FeedbackError::Unwritable { path, .. }) => assert_eq!(path, file.join("sub")),
         other => panic!("{other:?}"),
@@ -255,11 +348,19 @@ fn unwritable_folder_is_a_typed_error() {
         std::fs::create_dir(&ro).unwrap();
         let store = Store::open(&ro).unwrap();
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
-        assert!(matches!(Store::open(&ro), Err(FeedbackError::Unwritable { .. })));
-        assert!(matches!(store.append(&rating(0, None)), Err(FeedbackError::Unwritable { .. })));
+        assert!(matches!(
+            Store::open(&ro),
+            Err(FeedbackError::Unwritable { .. })
+        ));
+        assert!(matches!(
+            store.append(&rating(0, None)),
+            Err(FeedbackError::Unwritable { .. })
+        ));
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
     } else {
-        eprintln!("running as root: the chmod 0o500 case is not checked (root ignores permissions)");
+        eprintln!(
+            "running as root: the chmod 0o500 case is not checked (root ignores permissions)"
+        );
     }
 }
 

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use recut_engine::model::onnx::{Dim, ElemType, GraphBuilder, Metadata, ModelKind, OnnxModelExt, keys};
+use recut_engine::model::onnx::{
+    Dim, ElemType, GraphBuilder, Metadata, ModelKind, OnnxModelExt, keys,
+};
 use recut_engine::model::runtime::{self, LibrarySource};
 use recut_engine::model::{ModelError, PolicyModel, Provider, RewardModel, SessionOptions};
 use recut_engine::{Error, FEATURE_DIM, FEATURES_VERSION};
@@ -27,13 +29,18 @@ impl Rng {
         (0..n).map(|_| self.next() * scale).collect()
     }
     fn rows(&mut self, t: usize) -> Vec<Row> {
-        (0..t).map(|_| std::array::from_fn(|_| self.next())).collect()
+        (0..t)
+            .map(|_| std::array::from_fn(|_| self.next()))
+            .collect()
     }
 }
 
 fn close(a: f32, b: f64, what: &str) {
     let tol = 1e-5 * b.abs().max(1.0);
-    assert!((a as f64 - b).abs() <= tol, "{what}: ort {a} vs rust {b} (tolerance {tol})");
+    assert!(
+        (a as f64 - b).abs() <= tol,
+        "{what}: ort {a} vs rust {b} (tolerance {tol})"
+    );
 }
 
 fn bt(last: Option<i64>) -> Vec<Dim> {
@@ -52,7 +59,10 @@ struct TinyPolicy {
 impl TinyPolicy {
     fn new(seed: u64) -> TinyPolicy {
         let mut r = Rng(seed);
-        TinyPolicy { w: r.vec(FEATURE_DIM * 3, 0.05), b: [0.1, -0.2, 0.05] }
+        TinyPolicy {
+            w: r.vec(FEATURE_DIM * 3, 0.05),
+            b: [0.1, -0.2, 0.05],
+        }
     }
 
     fn graph(&self, features_name: &str) -> GraphBuilder {
@@ -78,18 +88,27 @@ impl TinyPolicy {
     }
 
     fn metadata() -> Metadata {
-        Metadata { architecture: "linear-125x3".into(), ..Metadata::new(ModelKind::Policy, "tiny-policy-1") }
+        Metadata {
+            architecture: "linear-125x3".into(),
+            ..Metadata::new(ModelKind::Policy, "tiny-policy-1")
+        }
     }
 
     fn bytes(&self) -> Vec<u8> {
-        self.graph("features").finish(&Self::metadata()).unwrap().encode()
+        self.graph("features")
+            .finish(&Self::metadata())
+            .unwrap()
+            .encode()
     }
 
     fn logits(&self, rows: &[Row]) -> Vec<[f64; 3]> {
         rows.iter()
             .map(|r| {
                 std::array::from_fn(|a| {
-                    self.b[a] as f64 + (0..FEATURE_DIM).map(|i| r[i] as f64 * self.w[i * 3 + a] as f64).sum::<f64>()
+                    self.b[a] as f64
+                        + (0..FEATURE_DIM)
+                            .map(|i| r[i] as f64 * self.w[i * 3 + a] as f64)
+                            .sum::<f64>()
                 })
             })
             .collect()
@@ -110,7 +129,10 @@ struct TinyReward {
 impl TinyReward {
     fn new(seed: u64) -> TinyReward {
         let mut r = Rng(seed);
-        TinyReward { w: r.vec(FEATURE_DIM, 0.01), emb: [0.05, -0.04, 0.03] }
+        TinyReward {
+            w: r.vec(FEATURE_DIM, 0.01),
+            emb: [0.05, -0.04, 0.03],
+        }
     }
 
     fn graph(&self) -> GraphBuilder {
@@ -133,7 +155,10 @@ impl TinyReward {
     }
 
     fn bytes(&self) -> Vec<u8> {
-        self.graph().finish(&Metadata::new(ModelKind::Reward, "tiny-reward-1")).unwrap().encode()
+        self.graph()
+            .finish(&Metadata::new(ModelKind::Reward, "tiny-reward-1"))
+            .unwrap()
+            .encode()
     }
 
     fn score(&self, rows: &[Row], actions: &[i64]) -> f64 {
@@ -141,7 +166,10 @@ impl TinyReward {
             .iter()
             .zip(actions)
             .map(|(r, &a)| {
-                (0..FEATURE_DIM).map(|i| r[i] as f64 * self.w[i] as f64).sum::<f64>() + self.emb[a as usize] as f64
+                (0..FEATURE_DIM)
+                    .map(|i| r[i] as f64 * self.w[i] as f64)
+                    .sum::<f64>()
+                    + self.emb[a as usize] as f64
             })
             .sum();
         s.clamp(-10.0, 10.0)
@@ -170,7 +198,11 @@ fn model_err(e: Error) -> ModelError {
 #[test]
 fn model_runtime_is_there() {
     let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/onnxruntime/libonnxruntime.so");
-    assert!(lib.is_file() || std::env::var_os("ORT_DYLIB_PATH").is_some(), "run `cargo xtask setup` first: {} is missing", lib.display());
+    assert!(
+        lib.is_file() || std::env::var_os("ORT_DYLIB_PATH").is_some(),
+        "run `cargo xtask setup` first: {} is missing",
+        lib.display()
+    );
     let info = runtime::init(None).unwrap();
     assert!(info.path.is_file());
 }
@@ -242,12 +274,28 @@ fn model_reward_matches_rust_and_clamps() {
     // The engine's own Action type works as an action code.
     use recut_engine::edit::Action;
     let rows = r.rows(6);
-    let acts = [Action::Keep, Action::Cut, Action::Loop, Action::Loop, Action::Cut, Action::Keep];
-    close(model.score(&rows, &acts).unwrap(), m.score(&rows, &[0, 1, 2, 2, 1, 0]), "Action codes");
+    let acts = [
+        Action::Keep,
+        Action::Cut,
+        Action::Loop,
+        Action::Loop,
+        Action::Cut,
+        Action::Keep,
+    ];
+    close(
+        model.score(&rows, &acts).unwrap(),
+        m.score(&rows, &[0, 1, 2, 2, 1, 0]),
+        "Action codes",
+    );
     // Batch with different lengths.
     let (a, b) = (r.rows(20), r.rows(9));
-    let (aa, ab): (Vec<i64>, Vec<i64>) = ((0..20).map(|i| i % 3).collect(), (0..9).map(|i| (i + 1) % 3).collect());
-    let scores = model.score_batch(&[(&a[..], &aa[..]), (&b[..], &ab[..])]).unwrap();
+    let (aa, ab): (Vec<i64>, Vec<i64>) = (
+        (0..20).map(|i| i % 3).collect(),
+        (0..9).map(|i| (i + 1) % 3).collect(),
+    );
+    let scores = model
+        .score_batch(&[(&a[..], &aa[..]), (&b[..], &ab[..])])
+        .unwrap();
     close(scores[0], m.score(&a, &aa), "batch 0");
     close(scores[1], m.score(&b, &ab), "batch 1");
 }
@@ -258,7 +306,10 @@ fn model_reward_rejects_bad_inputs() {
     let rows = Rng(2).rows(4);
     let e = model_err(model.score(&rows, &[0i64, 1, 2]).unwrap_err());
     assert!(matches!(e, ModelError::Input(_)), "{e}");
-    assert!(e.to_string().contains("4 beats") && e.to_string().contains("3 actions"), "{e}");
+    assert!(
+        e.to_string().contains("4 beats") && e.to_string().contains("3 actions"),
+        "{e}"
+    );
     let e = model_err(model.score(&rows, &[0i64, 1, 7, 0]).unwrap_err());
     assert!(e.to_string().contains("action code 7"), "{e}");
     let empty: [Row; 0] = [];
@@ -270,7 +321,10 @@ fn model_wrong_kind_names_both() {
     let e = model_err(policy_from(TinyReward::new(1).bytes()).unwrap_err());
     assert!(matches!(e, ModelError::WrongKind { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("policy") && msg.contains("`reward`") && msg.contains("test-policy.onnx"), "{msg}");
+    assert!(
+        msg.contains("policy") && msg.contains("`reward`") && msg.contains("test-policy.onnx"),
+        "{msg}"
+    );
 
     let e = model_err(reward_from(TinyPolicy::new(1).bytes()).unwrap_err());
     let msg = e.to_string();
@@ -286,7 +340,10 @@ fn model_wrong_features_version_names_both() {
     let e = model_err(policy_from(model.encode()).unwrap_err());
     assert!(matches!(e, ModelError::FeaturesVersion { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains(&other) && msg.contains(&format!("features version {FEATURES_VERSION}")), "{msg}");
+    assert!(
+        msg.contains(&other) && msg.contains(&format!("features version {FEATURES_VERSION}")),
+        "{msg}"
+    );
 
     // Not a number at all: still refused, with the value shown.
     model.set_meta(keys::FEATURES_VERSION, "v-one");
@@ -297,8 +354,11 @@ fn model_wrong_features_version_names_both() {
 #[test]
 fn model_missing_metadata_is_named() {
     let p = TinyPolicy::new(1);
-    let props: Vec<(String, String)> =
-        TinyPolicy::metadata().to_props().into_iter().filter(|(k, _)| k != keys::KIND).collect();
+    let props: Vec<(String, String)> = TinyPolicy::metadata()
+        .to_props()
+        .into_iter()
+        .filter(|(k, _)| k != keys::KIND)
+        .collect();
     let model = p.graph("features").finish_with_props(props).unwrap();
     let e = model_err(policy_from(model.encode()).unwrap_err());
     assert!(matches!(e, ModelError::MissingMetadata { .. }), "{e}");
@@ -317,7 +377,10 @@ fn model_wrong_input_names_are_refused() {
     let e = model_err(policy_from(model.encode()).unwrap_err());
     assert!(matches!(e, ModelError::Signature { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("feats") && msg.contains("features, mask"), "{msg}");
+    assert!(
+        msg.contains("feats") && msg.contains("features, mask"),
+        "{msg}"
+    );
 
     // A reward graph missing its `actions` input.
     let mut g = GraphBuilder::new("r");
@@ -341,10 +404,14 @@ fn model_wrong_input_names_are_refused() {
     g.identity_as(&l, "logits");
     let v = g.reduce_mean(&l, &[1, 2], false);
     g.identity_as(&v, "value");
-    g.output_f32("logits", bt(Some(3))).output_f32("value", [Dim::sym("B")]);
+    g.output_f32("logits", bt(Some(3)))
+        .output_f32("value", [Dim::sym("B")]);
     let model = g.finish(&TinyPolicy::metadata()).unwrap();
     let msg = model_err(policy_from(model.encode()).unwrap_err()).to_string();
-    assert!(msg.contains("mask: f32") && msg.contains("mask: i64"), "{msg}");
+    assert!(
+        msg.contains("mask: f32") && msg.contains("mask: i64"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -352,13 +419,18 @@ fn model_corrupt_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     // Random bytes.
     let mut r = Rng(1234);
-    let junk: Vec<u8> = (0..4096).map(|_| (r.next() * 127.0 + 128.0) as u8).collect();
+    let junk: Vec<u8> = (0..4096)
+        .map(|_| (r.next() * 127.0 + 128.0) as u8)
+        .collect();
     let path = dir.path().join("junk.onnx");
     std::fs::write(&path, &junk).unwrap();
     let e = model_err(PolicyModel::load(&path).unwrap_err());
     assert!(matches!(e, ModelError::Corrupt { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("junk.onnx") && msg.contains("not a valid ONNX model"), "{msg}");
+    assert!(
+        msg.contains("junk.onnx") && msg.contains("not a valid ONNX model"),
+        "{msg}"
+    );
 
     // Empty file.
     let path = dir.path().join("empty.onnx");
@@ -372,13 +444,21 @@ fn model_corrupt_files_are_clear_errors() {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let e = model_err(PolicyModel::load(&path).unwrap_err());
     assert!(
-        matches!(e, ModelError::Corrupt { .. } | ModelError::MissingMetadata { .. } | ModelError::Session { .. }),
+        matches!(
+            e,
+            ModelError::Corrupt { .. }
+                | ModelError::MissingMetadata { .. }
+                | ModelError::Session { .. }
+        ),
         "{e}"
     );
 
     // Missing file.
     let e = model_err(PolicyModel::load(dir.path().join("nope.onnx")).unwrap_err());
-    assert!(matches!(e, ModelError::Read { .. }) && e.to_string().contains("nope.onnx"), "{e}");
+    assert!(
+        matches!(e, ModelError::Read { .. }) && e.to_string().contains("nope.onnx"),
+        "{e}"
+    );
 
     // Metadata and names right, graph broken (an op reading a value nothing defines is
     // caught by the writer; here a node with an unknown op reaches ONNX Runtime).
@@ -394,15 +474,34 @@ fn model_corrupt_files_are_clear_errors() {
 fn model_missing_runtime_library_lists_what_was_tried() {
     let bogus = PathBuf::from("/nonexistent/recut/libonnxruntime.so");
     let msg = runtime::resolve(Some(&bogus)).unwrap_err().to_string();
-    assert!(msg.contains("/nonexistent/recut/libonnxruntime.so") && msg.contains("explicit"), "{msg}");
+    assert!(
+        msg.contains("/nonexistent/recut/libonnxruntime.so") && msg.contains("explicit"),
+        "{msg}"
+    );
 
     let tried = vec![
-        (PathBuf::from("/nonexistent/a/libonnxruntime.so"), LibrarySource::Environment),
-        (PathBuf::from("/nonexistent/b/libonnxruntime.so"), LibrarySource::BesideBinary),
-        (PathBuf::from("/nonexistent/c/libonnxruntime.so"), LibrarySource::RepoDeps),
+        (
+            PathBuf::from("/nonexistent/a/libonnxruntime.so"),
+            LibrarySource::Environment,
+        ),
+        (
+            PathBuf::from("/nonexistent/b/libonnxruntime.so"),
+            LibrarySource::BesideBinary,
+        ),
+        (
+            PathBuf::from("/nonexistent/c/libonnxruntime.so"),
+            LibrarySource::RepoDeps,
+        ),
     ];
     let msg = runtime::resolve_among(None, tried).unwrap_err().to_string();
-    for p in ["/nonexistent/a/", "/nonexistent/b/", "/nonexistent/c/", "ORT_DYLIB_PATH", "beside the binary", "xtask setup"] {
+    for p in [
+        "/nonexistent/a/",
+        "/nonexistent/b/",
+        "/nonexistent/c/",
+        "ORT_DYLIB_PATH",
+        "beside the binary",
+        "xtask setup",
+    ] {
         assert!(msg.contains(p), "`{p}` missing from: {msg}");
     }
     // The default search order ends with the repository's .deps.
@@ -419,13 +518,25 @@ fn model_provider_is_reported() {
     let has_cuda_provider = lib_dir.join("libonnxruntime_providers_cuda.so").is_file();
     if !has_cuda_provider {
         assert_eq!(model.active_provider(), Provider::Cpu);
-        assert!(info.provider_note.as_deref().unwrap_or("").contains("CUDA"), "{:?}", info.provider_note);
+        assert!(
+            info.provider_note.as_deref().unwrap_or("").contains("CUDA"),
+            "{:?}",
+            info.provider_note
+        );
     }
     // Process-wide: the provider of the latest session (tests run in parallel, so only
     // check that one is known).
     assert!(recut_engine::model::active_provider().is_some());
     // CPU forced always gives CPU.
-    let cpu = PolicyModel::from_bytes(TinyPolicy::new(1).bytes(), "cpu.onnx", &SessionOptions { cpu_only: true, ..opts() }).unwrap();
+    let cpu = PolicyModel::from_bytes(
+        TinyPolicy::new(1).bytes(),
+        "cpu.onnx",
+        &SessionOptions {
+            cpu_only: true,
+            ..opts()
+        },
+    )
+    .unwrap();
     assert_eq!(cpu.active_provider(), Provider::Cpu);
     assert!(cpu.info().to_string().contains("on CPU"), "{}", cpu.info());
 }
@@ -441,7 +552,11 @@ fn model_file_round_trip_and_info() {
         created: "2026-11-03T10:00:00Z".into(),
         ..TinyPolicy::metadata()
     };
-    p.graph("features").finish(&meta).unwrap().write(&path).unwrap();
+    p.graph("features")
+        .finish(&meta)
+        .unwrap()
+        .write(&path)
+        .unwrap();
     let model = PolicyModel::load(&path).unwrap();
     let info = model.info();
     assert_eq!(info.kind, ModelKind::Policy);
@@ -454,13 +569,17 @@ fn model_file_round_trip_and_info() {
     assert_eq!(info.path, path);
 
     // The file parses back to the same model; default metadata has parent none and a date.
-    let back = recut_engine::model::onnx::proto::ModelProto::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let back = recut_engine::model::onnx::proto::ModelProto::parse(&std::fs::read(&path).unwrap())
+        .unwrap();
     assert_eq!(back.meta(keys::KIND), Some("policy"));
     assert_eq!(back.opset_import[0].version, Some(17));
     let fresh = p.graph("features").finish(&TinyPolicy::metadata()).unwrap();
     assert_eq!(fresh.meta(keys::PARENT), Some("none"));
     let created = fresh.meta(keys::CREATED).unwrap();
-    assert!(created.len() == 20 && created.ends_with('Z') && created.starts_with("20"), "{created}");
+    assert!(
+        created.len() == 20 && created.ends_with('Z') && created.starts_with("20"),
+        "{created}"
+    );
     let none = PolicyModel::from_bytes(fresh.encode(), "x", &opts()).unwrap();
     assert_eq!(none.info().parent, None);
 }
@@ -533,7 +652,10 @@ fn model_typed_helpers_run_in_onnx_runtime() {
     let gc: Vec<f32> = r.vec(3, 1.0);
 
     let mut g = GraphBuilder::new("zoo");
-    let xi = g.input_f32("x", [Dim::sym("A"), Dim::fixed(d1 as i64), Dim::fixed(d2 as i64)]);
+    let xi = g.input_f32(
+        "x",
+        [Dim::sym("A"), Dim::fixed(d1 as i64), Dim::fixed(d2 as i64)],
+    );
     let idx = g.input_i64("idx", [Dim::sym("K")]);
     let s = g.initializer("scale", &[d2 as i64], &scale);
     let b = g.initializer("bias", &[d2 as i64], &bias);
@@ -595,7 +717,10 @@ fn model_typed_helpers_run_in_onnx_runtime() {
     let model = g.finish(&Metadata::new(ModelKind::Policy, "zoo")).unwrap();
 
     let (_, env) = runtime::environment(None).unwrap();
-    let mut session = Session::builder(&env).unwrap().commit_from_memory(&model.encode()).unwrap();
+    let mut session = Session::builder(&env)
+        .unwrap()
+        .commit_from_memory(&model.encode())
+        .unwrap();
     let xt = Tensor::from_array((vec![d0 as i64, d1 as i64, d2 as i64], x.clone())).unwrap();
     let it = Tensor::from_array((vec![2i64], vec![2i64, 0])).unwrap();
     let res = session.run(ort::inputs!["x" => xt, "idx" => it]).unwrap();
@@ -614,22 +739,46 @@ fn model_typed_helpers_run_in_onnx_runtime() {
     };
     let (a, b3, c3) = (d0 as i64, d1 as i64, d2 as i64);
     let rows = |f: &dyn Fn(&[f64]) -> Vec<f64>| -> Vec<f64> {
-        (0..d0 * d1).flat_map(|r| f(&x[r * d2..(r + 1) * d2].iter().map(|v| *v as f64).collect::<Vec<_>>())).collect()
+        (0..d0 * d1)
+            .flat_map(|r| {
+                f(&x[r * d2..(r + 1) * d2]
+                    .iter()
+                    .map(|v| *v as f64)
+                    .collect::<Vec<_>>())
+            })
+            .collect()
     };
-    check("softmax", &[a, b3, c3], rows(&|v| {
-        let m = v.iter().cloned().fold(f64::MIN, f64::max);
-        let e: Vec<f64> = v.iter().map(|x| (x - m).exp()).collect();
-        let s: f64 = e.iter().sum();
-        e.iter().map(|x| x / s).collect()
-    }));
-    check("layer_norm", &[a, b3, c3], rows(&|v| {
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
-        v.iter().enumerate().map(|(k, x)| (x - mean) / (var + 1e-5).sqrt() * scale[k] as f64 + bias[k] as f64).collect()
-    }));
-    check("gemm", &[a * b3, 3], rows(&|v| {
-        (0..3).map(|o| gc[o] as f64 + (0..d2).map(|k| v[k] * gw[o * d2 + k] as f64).sum::<f64>()).collect()
-    }));
+    check(
+        "softmax",
+        &[a, b3, c3],
+        rows(&|v| {
+            let m = v.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = v.iter().map(|x| (x - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|x| x / s).collect()
+        }),
+    );
+    check(
+        "layer_norm",
+        &[a, b3, c3],
+        rows(&|v| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+            v.iter()
+                .enumerate()
+                .map(|(k, x)| (x - mean) / (var + 1e-5).sqrt() * scale[k] as f64 + bias[k] as f64)
+                .collect()
+        }),
+    );
+    check(
+        "gemm",
+        &[a * b3, 3],
+        rows(&|v| {
+            (0..3)
+                .map(|o| gc[o] as f64 + (0..d2).map(|k| v[k] * gw[o * d2 + k] as f64).sum::<f64>())
+                .collect()
+        }),
+    );
     check("transpose", &[a, c3, b3], {
         let mut out = Vec::new();
         for i in 0..d0 {
@@ -659,9 +808,21 @@ fn model_typed_helpers_run_in_onnx_runtime() {
     check("relu", &[a, b3, c3], map(|v| v.max(0.0)));
     check("sigmoid", &[a, b3, c3], map(|v| 1.0 / (1.0 + (-v).exp())));
     check("tanh", &[a, b3, c3], map(f64::tanh));
-    check("gelu", &[a, b3, c3], map(|v| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))));
-    check("reduce_mean", &[a, b3], rows(&|v| vec![v.iter().sum::<f64>() / v.len() as f64]));
-    check("reduce_sum", &[a, b3, 1], rows(&|v| vec![v.iter().sum::<f64>()]));
+    check(
+        "gelu",
+        &[a, b3, c3],
+        map(|v| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))),
+    );
+    check(
+        "reduce_mean",
+        &[a, b3],
+        rows(&|v| vec![v.iter().sum::<f64>() / v.len() as f64]),
+    );
+    check(
+        "reduce_sum",
+        &[a, b3, 1],
+        rows(&|v| vec![v.iter().sum::<f64>()]),
+    );
     check("squeeze_unsqueeze", &[a, b3, c3], map(|v| v));
     check("clip", &[a, b3, c3], map(|v| v.clamp(-0.5, 0.5)));
     check("sub_div", &[a, b3, c3], map(|v| (v - 2.0) / 2.0));

@@ -26,7 +26,10 @@ pub struct Meter {
 
 impl Default for Meter {
     fn default() -> Self {
-        Meter { beats_per_bar: 4, subdivision: 2 }
+        Meter {
+            beats_per_bar: 4,
+            subdivision: 2,
+        }
     }
 }
 
@@ -44,7 +47,13 @@ impl std::fmt::Display for Meter {
 pub fn downbeat_evidence(chroma: &[[f32; 12]], bass_onset: &[f32], onset: &[f32]) -> Vec<f64> {
     let n = chroma.len();
     let change: Vec<f64> = (0..n)
-        .map(|i| if i == 0 { f64::NAN } else { 1.0 - cosine(&chroma[i], &chroma[i - 1]) })
+        .map(|i| {
+            if i == 0 {
+                f64::NAN
+            } else {
+                1.0 - cosine(&chroma[i], &chroma[i - 1])
+            }
+        })
         .collect();
     let change = fill_nan_with_mean(change);
     let bass: Vec<f64> = bass_onset.iter().map(|v| f64::from(*v)).collect();
@@ -72,7 +81,9 @@ pub fn choose(evidence: &[f64], meter: Option<u32>) -> (u32, usize) {
         // A meter outside the tried set (5, 7, ...): pick its phase the same way.
         let m_us = (m as usize).max(1);
         let phase = (0..m_us)
-            .max_by(|a, b| phase_contrast(evidence, m_us, *a).total_cmp(&phase_contrast(evidence, m_us, *b)))
+            .max_by(|a, b| {
+                phase_contrast(evidence, m_us, *a).total_cmp(&phase_contrast(evidence, m_us, *b))
+            })
             .unwrap_or(0);
         return (m, phase);
     }
@@ -105,7 +116,11 @@ pub fn subdivision(onset: &[f32], period: f64) -> u32 {
         if l == 0 || l >= onset.len() {
             return 0.0;
         }
-        onset[..onset.len() - l].iter().zip(&onset[l..]).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>()
+        onset[..onset.len() - l]
+            .iter()
+            .zip(&onset[l..])
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum::<f64>()
             / (onset.len() - l) as f64
     };
     let third = 0.5 * (ac(period / 3.0) + ac(2.0 * period / 3.0));
@@ -121,12 +136,20 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
         aa += f64::from(*x) * f64::from(*x);
         bb += f64::from(*y) * f64::from(*y);
     }
-    if aa <= 0.0 || bb <= 0.0 { 0.0 } else { ab / (aa * bb).sqrt() }
+    if aa <= 0.0 || bb <= 0.0 {
+        0.0
+    } else {
+        ab / (aa * bb).sqrt()
+    }
 }
 
 fn fill_nan_with_mean(mut x: Vec<f64>) -> Vec<f64> {
     let finite: Vec<f64> = x.iter().copied().filter(|v| v.is_finite()).collect();
-    let mean = if finite.is_empty() { 0.0 } else { finite.iter().sum::<f64>() / finite.len() as f64 };
+    let mean = if finite.is_empty() {
+        0.0
+    } else {
+        finite.iter().sum::<f64>() / finite.len() as f64
+    };
     for v in &mut x {
         if !v.is_finite() {
             *v = mean;
@@ -140,5 +163,7 @@ pub fn zscore(x: &[f64]) -> Vec<f64> {
     let n = x.len().max(1) as f64;
     let mean = x.iter().sum::<f64>() / n;
     let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-    x.iter().map(|v| if sd > 1e-12 { (v - mean) / sd } else { 0.0 }).collect()
+    x.iter()
+        .map(|v| if sd > 1e-12 { (v - mean) / sd } else { 0.0 })
+        .collect()
 }

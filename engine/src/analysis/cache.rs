@@ -34,8 +34,14 @@ pub fn default_dir() -> PathBuf {
 /// blake3 of a file's bytes, hex.
 pub fn content_hash(path: &Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
-    let file = std::fs::File::open(path).map_err(|source| Error::Open { path: path.to_owned(), source })?;
-    hasher.update_reader(file).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| Error::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    hasher.update_reader(file).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -64,20 +70,29 @@ impl Cache {
     fn entry(&self, hash: &str, corrections: &Corrections) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         corrections.hash(&mut h);
-        self.dir.join(format!("{hash}-v{FEATURES_VERSION}-{ANALYSIS_SOURCE_HASH}-{:016x}.json", h.finish()))
+        self.dir.join(format!(
+            "{hash}-v{FEATURES_VERSION}-{ANALYSIS_SOURCE_HASH}-{:016x}.json",
+            h.finish()
+        ))
     }
 
     /// The cached analysis, if present and readable.
     pub fn get(&self, hash: &str, corrections: &Corrections) -> Option<Analysis> {
         let bytes = std::fs::read(self.entry(hash, corrections)).ok()?;
         let a: Analysis = serde_json::from_slice(&bytes).ok()?;
-        (a.features_version == FEATURES_VERSION && a.content_hash == hash && a.corrections == *corrections).then_some(a)
+        (a.features_version == FEATURES_VERSION
+            && a.content_hash == hash
+            && a.corrections == *corrections)
+            .then_some(a)
     }
 
     /// Stores `analysis` atomically (temporary file + rename).
     pub fn put(&self, analysis: &Analysis) -> Result<()> {
         let path = self.entry(&analysis.content_hash, &analysis.corrections);
-        let err = |reason: String| Error::Cache { path: path.clone(), reason };
+        let err = |reason: String| Error::Cache {
+            path: path.clone(),
+            reason,
+        };
         std::fs::create_dir_all(&self.dir).map_err(|e| err(e.to_string()))?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let json = serde_json::to_vec(analysis).map_err(|e| err(e.to_string()))?;

@@ -57,17 +57,72 @@ pub struct FeatureGroup {
 
 /// The feature layout (DESIGN.md, "Features").
 pub const FEATURE_TABLE: [FeatureGroup; 11] = [
-    FeatureGroup { name: "mel", offset: 0, len: 40, description: "log-mel band energies, 40 bands 30 Hz-11 kHz: (dB + 50) / 25" },
-    FeatureGroup { name: "mfcc", offset: 40, len: 20, description: "MFCC 0-19: orthonormal DCT-II of the 40 scaled mel values" },
-    FeatureGroup { name: "chroma", offset: 60, len: 12, description: "chroma C..B, 65 Hz-5 kHz, beat sum divided by its maximum (0-1)" },
-    FeatureGroup { name: "contrast", offset: 72, len: 7, description: "spectral contrast (peak minus valley dB) in bands 0-200-400-800-1600-3200-6400-Nyquist Hz, / 40" },
-    FeatureGroup { name: "shape", offset: 79, len: 6, description: "centroid / 5 kHz, bandwidth / 5 kHz, 85% roll-off / 10 kHz, flatness (0-1), zero-crossing rate x 5, RMS (dBFS + 30) / 30" },
-    FeatureGroup { name: "onset", offset: 85, len: 4, description: "onset strength mean / 5, max / 5, value at the beat / 5; spectral flux = mean positive change of scaled mel from the previous beat" },
-    FeatureGroup { name: "tonnetz", offset: 89, len: 6, description: "tonal centroid (fifths, minor thirds, major thirds; sin/cos each) of the L1-normalised chroma" },
-    FeatureGroup { name: "position", offset: 95, len: 6, description: "beat-in-bar sin/cos, bar-in-phrase sin/cos, song position 0-1, phrase-start flag (0/1)" },
-    FeatureGroup { name: "tempo", offset: 101, len: 4, description: "local BPM / 120, beat length in seconds, local / global tempo - 1, tempo confidence 0-1" },
-    FeatureGroup { name: "delta", offset: 105, len: 12, description: "change from the previous beat: mel means of 4 band quarters, MFCC 0-3, chroma (1 - cosine), RMS, onset mean, centroid (all in scaled units)" },
-    FeatureGroup { name: "context", offset: 117, len: 8, description: "timbre (MFCC 1-19) and chroma cosine to the same beat one bar back, then one phrase back; novelty (cosine distance of the 8 beats before and after); section id (0-1, phrases clustered by similarity); position in phrase 0-1; phrase loudness vs song (dB / 10)" },
+    FeatureGroup {
+        name: "mel",
+        offset: 0,
+        len: 40,
+        description: "log-mel band energies, 40 bands 30 Hz-11 kHz: (dB + 50) / 25",
+    },
+    FeatureGroup {
+        name: "mfcc",
+        offset: 40,
+        len: 20,
+        description: "MFCC 0-19: orthonormal DCT-II of the 40 scaled mel values",
+    },
+    FeatureGroup {
+        name: "chroma",
+        offset: 60,
+        len: 12,
+        description: "chroma C..B, 65 Hz-5 kHz, beat sum divided by its maximum (0-1)",
+    },
+    FeatureGroup {
+        name: "contrast",
+        offset: 72,
+        len: 7,
+        description: "spectral contrast (peak minus valley dB) in bands 0-200-400-800-1600-3200-6400-Nyquist Hz, / 40",
+    },
+    FeatureGroup {
+        name: "shape",
+        offset: 79,
+        len: 6,
+        description: "centroid / 5 kHz, bandwidth / 5 kHz, 85% roll-off / 10 kHz, flatness (0-1), zero-crossing rate x 5, RMS (dBFS + 30) / 30",
+    },
+    FeatureGroup {
+        name: "onset",
+        offset: 85,
+        len: 4,
+        description: "onset strength mean / 5, max / 5, value at the beat / 5; spectral flux = mean positive change of scaled mel from the previous beat",
+    },
+    FeatureGroup {
+        name: "tonnetz",
+        offset: 89,
+        len: 6,
+        description: "tonal centroid (fifths, minor thirds, major thirds; sin/cos each) of the L1-normalised chroma",
+    },
+    FeatureGroup {
+        name: "position",
+        offset: 95,
+        len: 6,
+        description: "beat-in-bar sin/cos, bar-in-phrase sin/cos, song position 0-1, phrase-start flag (0/1)",
+    },
+    FeatureGroup {
+        name: "tempo",
+        offset: 101,
+        len: 4,
+        description: "local BPM / 120, beat length in seconds, local / global tempo - 1, tempo confidence 0-1",
+    },
+    FeatureGroup {
+        name: "delta",
+        offset: 105,
+        len: 12,
+        description: "change from the previous beat: mel means of 4 band quarters, MFCC 0-3, chroma (1 - cosine), RMS, onset mean, centroid (all in scaled units)",
+    },
+    FeatureGroup {
+        name: "context",
+        offset: 117,
+        len: 8,
+        description: "timbre (MFCC 1-19) and chroma cosine to the same beat one bar back, then one phrase back; novelty (cosine distance of the 8 beats before and after); section id (0-1, phrases clustered by similarity); position in phrase 0-1; phrase loudness vs song (dB / 10)",
+    },
 ];
 
 /// Everything the feature extraction reads.
@@ -108,7 +163,11 @@ fn beat_span(beat_frames: &[usize], i: usize, n_frames: usize) -> Range<usize> {
     let end = match beat_frames.get(i + 1) {
         Some(&next) => next,
         None => {
-            let period = if i > 0 { beat_frames[i] - beat_frames[i - 1] } else { 1 };
+            let period = if i > 0 {
+                beat_frames[i] - beat_frames[i - 1]
+            } else {
+                1
+            };
             beat_frames[i] + period
         }
     };
@@ -158,9 +217,15 @@ fn dct(x: &[f32], n_out: usize) -> Vec<f32> {
             let s: f64 = x
                 .iter()
                 .enumerate()
-                .map(|(i, v)| f64::from(*v) * (std::f64::consts::PI * k as f64 * (i as f64 + 0.5) / n).cos())
+                .map(|(i, v)| {
+                    f64::from(*v) * (std::f64::consts::PI * k as f64 * (i as f64 + 0.5) / n).cos()
+                })
                 .sum();
-            let norm = if k == 0 { (1.0 / n).sqrt() } else { (2.0 / n).sqrt() };
+            let norm = if k == 0 {
+                (1.0 / n).sqrt()
+            } else {
+                (2.0 / n).sqrt()
+            };
             (s * norm) as f32
         })
         .collect()
@@ -174,7 +239,11 @@ fn tonnetz(chroma: &[f32; 12]) -> [f32; 6] {
         return out;
     }
     use std::f32::consts::PI;
-    let circles = [(7.0 * PI / 6.0, 1.0), (3.0 * PI / 2.0, 1.0), (2.0 * PI / 3.0, 0.5)];
+    let circles = [
+        (7.0 * PI / 6.0, 1.0),
+        (3.0 * PI / 2.0, 1.0),
+        (2.0 * PI / 3.0, 0.5),
+    ];
     for (l, c) in chroma.iter().enumerate() {
         let w = c / total;
         for (k, (angle, r)) in circles.iter().enumerate() {
@@ -186,7 +255,11 @@ fn tonnetz(chroma: &[f32; 12]) -> [f32; 6] {
 }
 
 fn mean(x: &[f32]) -> f32 {
-    if x.is_empty() { 0.0 } else { x.iter().sum::<f32>() / x.len() as f32 }
+    if x.is_empty() {
+        0.0
+    } else {
+        x.iter().sum::<f32>() / x.len() as f32
+    }
 }
 
 /// Index of the phrase holding each beat.
@@ -213,7 +286,9 @@ fn section_labels(phrases: &[Range<usize>], vectors: &[Vec<f32>]) -> (Vec<usize>
                 *o += v / r.len().max(1) as f32;
             }
         }
-        let found = reps.iter().position(|rep| cosine(rep, &m) > SECTION_SIMILARITY);
+        let found = reps
+            .iter()
+            .position(|rep| cosine(rep, &m) > SECTION_SIMILARITY);
         let label = found.unwrap_or_else(|| {
             reps.push(m);
             reps.len() - 1
@@ -260,13 +335,25 @@ pub fn extract(input: &FeatureInput<'_>, summaries: &BeatSummaries) -> Vec<[f32;
         row[82] = mean(&s.flatness[frames.clone()]);
         row[83] = mean(&s.zcr[frames.clone()]) * ZCR_SCALE;
         row[84] = (rms_db[i] - RMS_DB_CENTRE) / RMS_DB_SCALE;
-        let on = &input.onset[frames.start.min(input.onset.len())..frames.end.min(input.onset.len())];
+        let on =
+            &input.onset[frames.start.min(input.onset.len())..frames.end.min(input.onset.len())];
         onset_mean[i] = mean(on) / ONSET_SCALE;
         row[85] = onset_mean[i];
         row[86] = on.iter().copied().fold(0.0f32, f32::max) / ONSET_SCALE;
-        row[87] = input.onset.get(input.beat_frames[i]).copied().unwrap_or(0.0) / ONSET_SCALE;
+        row[87] = input
+            .onset
+            .get(input.beat_frames[i])
+            .copied()
+            .unwrap_or(0.0)
+            / ONSET_SCALE;
         row[88] = if i > 0 {
-            mean(&summaries.mel[i].iter().zip(&summaries.mel[i - 1]).map(|(a, b)| (a - b).max(0.0)).collect::<Vec<_>>())
+            mean(
+                &summaries.mel[i]
+                    .iter()
+                    .zip(&summaries.mel[i - 1])
+                    .map(|(a, b)| (a - b).max(0.0))
+                    .collect::<Vec<_>>(),
+            )
         } else {
             0.0
         };
@@ -277,8 +364,18 @@ pub fn extract(input: &FeatureInput<'_>, summaries: &BeatSummaries) -> Vec<[f32;
         row[95] = angle.sin();
         row[96] = angle.cos();
         let phrase = input.phrases.get(phrase_idx[i]).cloned().unwrap_or(0..n);
-        let bars_in_phrase = input.downbeats.iter().filter(|d| phrase.contains(d)).count().max(1);
-        let bar_in_phrase = input.downbeats.iter().filter(|d| phrase.start <= **d && **d <= i).count().saturating_sub(1);
+        let bars_in_phrase = input
+            .downbeats
+            .iter()
+            .filter(|d| phrase.contains(d))
+            .count()
+            .max(1);
+        let bar_in_phrase = input
+            .downbeats
+            .iter()
+            .filter(|d| phrase.start <= **d && **d <= i)
+            .count()
+            .saturating_sub(1);
         let angle = 2.0 * std::f32::consts::PI * bar_in_phrase as f32 / bars_in_phrase as f32;
         row[97] = angle.sin();
         row[98] = angle.cos();
@@ -295,11 +392,22 @@ pub fn extract(input: &FeatureInput<'_>, summaries: &BeatSummaries) -> Vec<[f32;
     }
     // Deltas and context need the neighbours.
     let timbre: Vec<&[f32]> = mfccs.iter().map(|m| &m[1..]).collect();
-    let section_vectors: Vec<Vec<f32>> =
-        (0..n).map(|i| mfccs[i][1..].iter().chain(summaries.chroma[i].iter()).copied().collect()).collect();
+    let section_vectors: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            mfccs[i][1..]
+                .iter()
+                .chain(summaries.chroma[i].iter())
+                .copied()
+                .collect()
+        })
+        .collect();
     let (labels, n_sections) = section_labels(input.phrases, &section_vectors);
     let song_db = mean(&rms_db);
-    let phrase_db: Vec<f32> = input.phrases.iter().map(|r| mean(&rms_db[r.start.min(n)..r.end.min(n)])).collect();
+    let phrase_db: Vec<f32> = input
+        .phrases
+        .iter()
+        .map(|r| mean(&rms_db[r.start.min(n)..r.end.min(n)]))
+        .collect();
     for i in 0..n {
         let p = i.saturating_sub(1);
         let quarter = |m: &[f32; N_MELS], q: usize| mean(&m[q * 10..(q + 1) * 10]);
@@ -309,7 +417,11 @@ pub fn extract(input: &FeatureInput<'_>, summaries: &BeatSummaries) -> Vec<[f32;
         for k in 0..4 {
             rows[i][109 + k] = mfccs[i][k] - mfccs[p][k];
         }
-        rows[i][113] = if i > 0 { (1.0 - cosine(&summaries.chroma[i], &summaries.chroma[p])) as f32 } else { 0.0 };
+        rows[i][113] = if i > 0 {
+            (1.0 - cosine(&summaries.chroma[i], &summaries.chroma[p])) as f32
+        } else {
+            0.0
+        };
         rows[i][114] = (rms_db[i] - rms_db[p]) / RMS_DB_SCALE;
         rows[i][115] = onset_mean[i] - onset_mean[p];
         rows[i][116] = centroid[i] - centroid[p];
@@ -319,7 +431,10 @@ pub fn extract(input: &FeatureInput<'_>, summaries: &BeatSummaries) -> Vec<[f32;
             if k == 0 || i < k {
                 return (0.0, 0.0);
             }
-            (cosine(timbre[i], timbre[i - k]) as f32, cosine(&summaries.chroma[i], &summaries.chroma[i - k]) as f32)
+            (
+                cosine(timbre[i], timbre[i - k]) as f32,
+                cosine(&summaries.chroma[i], &summaries.chroma[i - k]) as f32,
+            )
         };
         let (tb, cb) = back(bpb);
         let (tp, cp) = back(phrase.len());
@@ -328,9 +443,14 @@ pub fn extract(input: &FeatureInput<'_>, summaries: &BeatSummaries) -> Vec<[f32;
         rows[i][119] = tp;
         rows[i][120] = cp;
         rows[i][121] = novelty(&section_vectors, i) as f32;
-        rows[i][122] = if n_sections > 1 { labels[phrase_idx[i]] as f32 / (n_sections - 1) as f32 } else { 0.0 };
+        rows[i][122] = if n_sections > 1 {
+            labels[phrase_idx[i]] as f32 / (n_sections - 1) as f32
+        } else {
+            0.0
+        };
         rows[i][123] = (i - phrase.start.min(i)) as f32 / phrase.len().max(1) as f32;
-        rows[i][124] = (phrase_db.get(phrase_idx[i]).copied().unwrap_or(song_db) - song_db) / SECTION_DB_SCALE;
+        rows[i][124] =
+            (phrase_db.get(phrase_idx[i]).copied().unwrap_or(song_db) - song_db) / SECTION_DB_SCALE;
     }
     rows
 }

@@ -32,7 +32,11 @@ pub fn onset_strength_bands(s: &Spectra, bands: std::ops::Range<usize>) -> Vec<f
         for b in bands.clone() {
             let lo = b.saturating_sub(1);
             let hi = (b + 1).min(N_MELS - 1);
-            let reference = prev[lo..=hi].iter().copied().fold(f32::MIN, f32::max).max(floor);
+            let reference = prev[lo..=hi]
+                .iter()
+                .copied()
+                .fold(f32::MIN, f32::max)
+                .max(floor);
             acc += (cur[b].max(floor) - reference).max(0.0);
         }
         out[t] = acc / n_bands;
@@ -45,10 +49,18 @@ pub fn onset_strength_bands(s: &Spectra, bands: std::ops::Range<usize>) -> Vec<f
 pub fn normalised(onset: &[f32], frame_rate: f64) -> Vec<f32> {
     let w = ((DETREND_WINDOW_S * frame_rate).round() as usize).max(1) | 1;
     let trend = moving_average(onset, w);
-    let mut out: Vec<f32> = onset.iter().zip(&trend).map(|(o, t)| (o - t).max(0.0)).collect();
+    let mut out: Vec<f32> = onset
+        .iter()
+        .zip(&trend)
+        .map(|(o, t)| (o - t).max(0.0))
+        .collect();
     let n = out.len().max(1) as f64;
     let mean = out.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
-    let var = out.iter().map(|v| (f64::from(*v) - mean).powi(2)).sum::<f64>() / n;
+    let var = out
+        .iter()
+        .map(|v| (f64::from(*v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
     let sd = var.sqrt();
     if sd > 1e-9 {
         for v in &mut out {

@@ -73,8 +73,16 @@ pub fn segment(novelty: &[f64]) -> Vec<Range<usize>> {
                 continue;
             }
             // The final phrase may be short (a song need not end on a phrase length).
-            let cost = if j == n && len < MIN_PHRASE_BARS.max(4) { 0.5 } else { length_cost(len) };
-            let gain = if i > 0 { NOVELTY_WEIGHT * z[i].max(0.0) } else { 0.0 };
+            let cost = if j == n && len < MIN_PHRASE_BARS.max(4) {
+                0.5
+            } else {
+                length_cost(len)
+            };
+            let gain = if i > 0 {
+                NOVELTY_WEIGHT * z[i].max(0.0)
+            } else {
+                0.0
+            };
             let v = best[i] + gain - cost;
             if v > best[j] {
                 best[j] = v;

@@ -95,7 +95,9 @@ pub fn decimate(mono: &[f32], factor: usize) -> Vec<f32> {
     if factor <= 1 {
         return mono.to_vec();
     }
-    mono.chunks(factor).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect()
+    mono.chunks(factor)
+        .map(|c| c.iter().sum::<f32>() / c.len() as f32)
+        .collect()
 }
 
 /// Triangular mel filters (Slaney-style area normalisation) over `n_bins` FFT bins.
@@ -104,7 +106,9 @@ fn mel_filters(rate_hz: f64, n_bins: usize) -> Vec<(usize, Vec<f32>)> {
     let mel_to_hz = |m: f64| 700.0 * (10f64.powf(m / 2595.0) - 1.0);
     let fmax = MEL_FMAX_HZ.min(rate_hz / 2.0);
     let (lo, hi) = (hz_to_mel(MEL_FMIN_HZ), hz_to_mel(MEL_FMAX_HZ));
-    let edges: Vec<f64> = (0..N_MELS + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (N_MELS + 1) as f64)).collect();
+    let edges: Vec<f64> = (0..N_MELS + 2)
+        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (N_MELS + 1) as f64))
+        .collect();
     let bin_hz = rate_hz / N_FFT as f64;
     (0..N_MELS)
         .map(|m| {
@@ -118,7 +122,11 @@ fn mel_filters(rate_hz: f64, n_bins: usize) -> Vec<(usize, Vec<f32>)> {
                     if f > fmax || b > last {
                         return 0.0;
                     }
-                    let w = if f <= f1 { (f - f0) / (f1 - f0) } else { (f2 - f) / (f2 - f1) };
+                    let w = if f <= f1 {
+                        (f - f0) / (f1 - f0)
+                    } else {
+                        (f2 - f) / (f2 - f1)
+                    };
                     (w.max(0.0) * norm) as f32
                 })
                 .collect();
@@ -151,8 +159,9 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
     let n_bins = N_FFT / 2 + 1;
     let bin_hz = rate_hz / N_FFT as f64;
 
-    let window: Vec<f32> =
-        (0..N_FFT).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32).collect();
+    let window: Vec<f32> = (0..N_FFT)
+        .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32)
+        .collect();
     // Power normalised so that a full-scale sine reads about 0 dB in its band.
     let win_sum: f32 = window.iter().sum();
     let power_scale = 4.0 / (win_sum * win_sum);
@@ -161,7 +170,9 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
     let contrast_bins: Vec<(usize, usize)> = (0..N_CONTRAST)
         .map(|i| {
             let lo = (CONTRAST_EDGES_HZ[i] / bin_hz).round() as usize;
-            let hi = CONTRAST_EDGES_HZ.get(i + 1).map_or(n_bins, |f| (f / bin_hz).round() as usize);
+            let hi = CONTRAST_EDGES_HZ
+                .get(i + 1)
+                .map_or(n_bins, |f| (f / bin_hz).round() as usize);
             (lo.min(n_bins), hi.clamp(lo.min(n_bins), n_bins))
         })
         .collect();
@@ -200,13 +211,22 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
         // Centred frame: sample k·hop sits in the middle of the window; zero padding at edges.
         let centre = k * hop;
         let start = centre as isize - half as isize;
-        let (mut sum_sq, mut crossings, mut prev_sign, mut n_real) = (0.0f64, 0usize, None::<bool>, 0usize);
+        let (mut sum_sq, mut crossings, mut prev_sign, mut n_real) =
+            (0.0f64, 0usize, None::<bool>, 0usize);
         for (i, (inp, w)) in input.iter_mut().zip(&window).enumerate() {
             let j = start + i as isize;
-            let v = if j >= 0 && (j as usize) < x.len() { x[j as usize] } else { 0.0 };
+            let v = if j >= 0 && (j as usize) < x.len() {
+                x[j as usize]
+            } else {
+                0.0
+            };
             *inp = v * w;
             // RMS and ZCR over the central hop-long stretch (what this frame stands for).
-            if (i + hop / 2 >= half) && (i < half + hop - hop / 2) && j >= 0 && (j as usize) < x.len() {
+            if (i + hop / 2 >= half)
+                && (i < half + hop - hop / 2)
+                && j >= 0
+                && (j as usize) < x.len()
+            {
                 sum_sq += f64::from(v) * f64::from(v);
                 n_real += 1;
                 let sign = v >= 0.0;
@@ -230,7 +250,11 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
         // Sum of logs as the log of products of 8 (one `ln` per 8 bins; the floor keeps
         // each product above 1e-80, far from underflow).
         for chunk in power.chunks(8) {
-            log_sum += chunk.iter().map(|p| f64::from(*p) + POWER_FLOOR).product::<f64>().ln();
+            log_sum += chunk
+                .iter()
+                .map(|p| f64::from(*p) + POWER_FLOOR)
+                .product::<f64>()
+                .ln();
         }
         let centroid = if total > 0.0 { wsum / total } else { 0.0 };
         let mut var = 0.0f64;
@@ -247,13 +271,23 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
             }
         }
         s.centroid_hz.push(centroid as f32);
-        s.bandwidth_hz.push(if total > 0.0 { (var / total).sqrt() as f32 } else { 0.0 });
+        s.bandwidth_hz.push(if total > 0.0 {
+            (var / total).sqrt() as f32
+        } else {
+            0.0
+        });
         s.rolloff_hz.push(rolloff as f32);
         let arith = total / n_bins as f64 + POWER_FLOOR;
-        s.flatness.push(((log_sum / n_bins as f64).exp() / arith).clamp(0.0, 1.0) as f32);
+        s.flatness
+            .push(((log_sum / n_bins as f64).exp() / arith).clamp(0.0, 1.0) as f32);
         for (first, weights) in &mels {
-            let e: f32 = weights.iter().zip(&power[*first..]).map(|(w, p)| w * p).sum();
-            s.mel_db.push((10.0 * (f64::from(e) + POWER_FLOOR).log10()) as f32);
+            let e: f32 = weights
+                .iter()
+                .zip(&power[*first..])
+                .map(|(w, p)| w * p)
+                .sum();
+            s.mel_db
+                .push((10.0 * (f64::from(e) + POWER_FLOOR).log10()) as f32);
         }
         let mut chroma = [0.0f32; 12];
         for (p, pc) in power.iter().zip(&chroma_of) {
@@ -267,8 +301,16 @@ pub fn compute(mono: &[f32], sample_rate: u32) -> Spectra {
             band.extend(power[lo..hi].iter().map(|p| f64::from(*p) + POWER_FLOOR));
             s.contrast.push(contrast_db(&mut band) as f32);
         }
-        s.rms.push(if n_real > 0 { (sum_sq / n_real as f64).sqrt() as f32 } else { 0.0 });
-        s.zcr.push(if n_real > 1 { crossings as f32 / (n_real - 1) as f32 } else { 0.0 });
+        s.rms.push(if n_real > 0 {
+            (sum_sq / n_real as f64).sqrt() as f32
+        } else {
+            0.0
+        });
+        s.zcr.push(if n_real > 1 {
+            crossings as f32 / (n_real - 1) as f32
+        } else {
+            0.0
+        });
     }
     s
 }

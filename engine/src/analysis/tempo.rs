@@ -43,7 +43,11 @@ fn autocorrelation(x: &[f32], max_lag: usize) -> Vec<f64> {
         if lag >= n {
             break;
         }
-        let s: f64 = x[..n - lag].iter().zip(&x[lag..]).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+        let s: f64 = x[..n - lag]
+            .iter()
+            .zip(&x[lag..])
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
         *a = s / (n - lag) as f64;
     }
     let zero = acf[0];
@@ -92,7 +96,9 @@ pub struct Tempogram {
 pub fn estimate(onset: &[f32], frame_rate: f64) -> Tempogram {
     let min_lag = (60.0 * frame_rate / MAX_BPM).floor().max(2.0) as usize;
     let max_lag = (60.0 * frame_rate / MIN_BPM).ceil() as usize;
-    let win = ((WINDOW_S * frame_rate) as usize).min(onset.len()).max(max_lag * 2 + 1);
+    let win = ((WINDOW_S * frame_rate) as usize)
+        .min(onset.len())
+        .max(max_lag * 2 + 1);
     let hop = ((WINDOW_HOP_S * frame_rate) as usize).max(1);
     // Tempogram: one autocorrelation per window (long enough for 4 periods of the slowest tempo).
     let acf_len = 4 * max_lag + 2;
@@ -100,7 +106,10 @@ pub fn estimate(onset: &[f32], frame_rate: f64) -> Tempogram {
     let mut start = 0usize;
     loop {
         let end = (start + win).min(onset.len());
-        windows.push((start + (end - start) / 2, autocorrelation(&onset[start..end], acf_len)));
+        windows.push((
+            start + (end - start) / 2,
+            autocorrelation(&onset[start..end], acf_len),
+        ));
         if end >= onset.len() {
             break;
         }
@@ -113,16 +122,26 @@ pub fn estimate(onset: &[f32], frame_rate: f64) -> Tempogram {
         }
     }
     let score = |lag: f64| salience(&global, lag) * prior(lag, frame_rate);
-    let scores: Vec<f64> = (0..=max_lag).map(|l| if l < min_lag { 0.0 } else { score(l as f64) }).collect();
-    let best = (min_lag..=max_lag).max_by(|a, b| scores[*a].total_cmp(&scores[*b])).unwrap_or(min_lag) as f64;
+    let scores: Vec<f64> = (0..=max_lag)
+        .map(|l| if l < min_lag { 0.0 } else { score(l as f64) })
+        .collect();
+    let best = (min_lag..=max_lag)
+        .max_by(|a, b| scores[*a].total_cmp(&scores[*b]))
+        .unwrap_or(min_lag) as f64;
     let period = refine(&global, best);
     // Confidence: how far the autocorrelation at the period stands above its own mean over
     // the tempo range. A rectified onset envelope correlates with itself at every lag (its
     // mean is positive), so the raw value reads ~0.3 even for white noise; the excess does not.
     let range = &global[min_lag..=max_lag.min(global.len() - 1)];
     let baseline = range.iter().sum::<f64>() / range.len().max(1) as f64;
-    let confidence = ((at(&global, period) - baseline) / (1.0 - baseline).max(1e-9)).clamp(0.0, 1.0);
-    Tempogram { windows, n_frames: onset.len(), period, confidence }
+    let confidence =
+        ((at(&global, period) - baseline) / (1.0 - baseline).max(1e-9)).clamp(0.0, 1.0);
+    Tempogram {
+        windows,
+        n_frames: onset.len(),
+        period,
+        confidence,
+    }
 }
 
 impl Tempogram {
@@ -133,7 +152,11 @@ impl Tempogram {
 
     /// The tempo estimate: global period and the local path around it.
     pub fn tempo(&self) -> Tempo {
-        Tempo { period_frames: self.period, local_period: self.local_periods(self.period), confidence: self.confidence }
+        Tempo {
+            period_frames: self.period,
+            local_period: self.local_periods(self.period),
+            confidence: self.confidence,
+        }
     }
 }
 
@@ -179,15 +202,22 @@ fn follow(windows: &[(usize, Vec<f64>)], period: f64, n_frames: usize) -> Vec<f6
         }
         score = next;
     }
-    let mut state = score.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+    let mut state = score
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
     let mut path = vec![0usize; windows.len()];
     for w in (0..windows.len()).rev() {
         path[w] = state;
         state = back[w][state];
     }
     // Refine each window's lag on its own autocorrelation, then interpolate per frame.
-    let centres: Vec<(f64, f64)> =
-        windows.iter().zip(&path).map(|((c, acf), &s)| (*c as f64, refine(acf, lags[s] as f64))).collect();
+    let centres: Vec<(f64, f64)> = windows
+        .iter()
+        .zip(&path)
+        .map(|((c, acf), &s)| (*c as f64, refine(acf, lags[s] as f64)))
+        .collect();
     let mut k = 0usize;
     (0..n_frames)
         .map(|t| {

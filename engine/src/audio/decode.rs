@@ -22,10 +22,15 @@ const TRUNCATION_TOLERANCE: f64 = 0.01;
 
 /// Decodes a whole audio file. Errors name the file and say what is wrong with it.
 pub fn decode_file(path: &Path) -> Result<Audio> {
-    let file = File::open(path).map_err(|source| Error::Open { path: path.to_owned(), source })?;
+    let file = File::open(path).map_err(|source| Error::Open {
+        path: path.to_owned(),
+        source,
+    })?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     if len == 0 {
-        return Err(Error::EmptyFile { path: path.to_owned() });
+        return Err(Error::EmptyFile {
+            path: path.to_owned(),
+        });
     }
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
@@ -33,27 +38,47 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
         hint.with_extension(ext);
     }
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map_err(|e| match e {
             SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                Error::Corrupt { path: path.to_owned(), reason: format!("ends inside its header ({io})") }
+                Error::Corrupt {
+                    path: path.to_owned(),
+                    reason: format!("ends inside its header ({io})"),
+                }
             }
-            other => Error::UnsupportedFormat { path: path.to_owned(), reason: other.to_string() },
+            other => Error::UnsupportedFormat {
+                path: path.to_owned(),
+                reason: other.to_string(),
+            },
         })?;
     let track = format
         .default_track(TrackType::Audio)
-        .ok_or_else(|| Error::UnsupportedFormat { path: path.to_owned(), reason: "no audio track".into() })?;
+        .ok_or_else(|| Error::UnsupportedFormat {
+            path: path.to_owned(),
+            reason: "no audio track".into(),
+        })?;
     let track_id = track.id;
     let expected_frames = track.num_frames;
     let params = track
         .codec_params
         .as_ref()
         .and_then(|p| p.audio())
-        .ok_or_else(|| Error::UnsupportedCodec { path: path.to_owned(), reason: "the track is not audio".into() })?
+        .ok_or_else(|| Error::UnsupportedCodec {
+            path: path.to_owned(),
+            reason: "the track is not audio".into(),
+        })?
         .clone();
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| Error::UnsupportedCodec { path: path.to_owned(), reason: e.to_string() })?;
+        .map_err(|e| Error::UnsupportedCodec {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
 
     let mut channels: Vec<Vec<f32>> = Vec::new();
     let mut sample_rate = params.sample_rate.unwrap_or(0);
@@ -70,7 +95,12 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
                 break;
             }
             Err(SymError::ResetRequired) => break,
-            Err(e) => return Err(Error::Corrupt { path: path.to_owned(), reason: e.to_string() }),
+            Err(e) => {
+                return Err(Error::Corrupt {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                });
+            }
         };
         if packet.track_id != track_id {
             continue;
@@ -82,20 +112,31 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
                 bad_packets += 1;
                 continue;
             }
-            Err(e) => return Err(Error::Corrupt { path: path.to_owned(), reason: e.to_string() }),
+            Err(e) => {
+                return Err(Error::Corrupt {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                });
+            }
         };
         let spec = buf.spec();
         let n_ch = spec.channels().count();
         if channels.is_empty() {
             if n_ch == 0 || n_ch > MAX_CHANNELS {
-                return Err(Error::Channels { path: path.to_owned(), channels: n_ch });
+                return Err(Error::Channels {
+                    path: path.to_owned(),
+                    channels: n_ch,
+                });
             }
             sample_rate = spec.rate();
             channels = vec![Vec::new(); n_ch];
         } else if n_ch != channels.len() {
             return Err(Error::Corrupt {
                 path: path.to_owned(),
-                reason: format!("channel count changes mid-stream ({} → {n_ch})", channels.len()),
+                reason: format!(
+                    "channel count changes mid-stream ({} → {n_ch})",
+                    channels.len()
+                ),
             });
         }
         let frames = buf.frames();
@@ -114,8 +155,13 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
     let frames = channels.first().map_or(0, Vec::len);
     if frames == 0 {
         return match truncated_reason {
-            Some(reason) => Err(Error::Corrupt { path: path.to_owned(), reason }),
-            None => Err(Error::NoAudio { path: path.to_owned() }),
+            Some(reason) => Err(Error::Corrupt {
+                path: path.to_owned(),
+                reason,
+            }),
+            None => Err(Error::NoAudio {
+                path: path.to_owned(),
+            }),
         };
     }
     if let Some(expected) = expected_frames {
@@ -123,14 +169,22 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
         if short > TRUNCATION_TOLERANCE * expected as f64 + 4096.0 {
             return Err(Error::Corrupt {
                 path: path.to_owned(),
-                reason: format!("truncated: the header promises {expected} frames, the file holds {frames}"),
+                reason: format!(
+                    "truncated: the header promises {expected} frames, the file holds {frames}"
+                ),
             });
         }
     } else if let Some(reason) = truncated_reason {
-        return Err(Error::Corrupt { path: path.to_owned(), reason: format!("truncated: {reason}") });
+        return Err(Error::Corrupt {
+            path: path.to_owned(),
+            reason: format!("truncated: {reason}"),
+        });
     }
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
-        return Err(Error::SampleRate { path: path.to_owned(), rate: sample_rate });
+        return Err(Error::SampleRate {
+            path: path.to_owned(),
+            rate: sample_rate,
+        });
     }
     // Non-finite samples would poison every later sum; a decoder should never produce them.
     for ch in &mut channels {
@@ -140,5 +194,8 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
             }
         }
     }
-    Ok(Audio { sample_rate, channels })
+    Ok(Audio {
+        sample_rate,
+        channels,
+    })
 }

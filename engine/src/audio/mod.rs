@@ -25,8 +25,14 @@ pub fn is_audio_file_name(path: &std::path::Path) -> bool {
 
 /// The audio files directly in `dir`, sorted by name (so runs are reproducible).
 pub fn list_audio_files(dir: &std::path::Path) -> crate::Result<Vec<std::path::PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| crate::Error::Io { path: dir.to_owned(), source })?;
-    let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_audio_file_name(p)).collect();
+    let entries = std::fs::read_dir(dir).map_err(|source| crate::Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_audio_file_name(p))
+        .collect();
     files.sort();
     Ok(files)
 }

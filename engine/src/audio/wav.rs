@@ -19,7 +19,10 @@ pub enum WavFormat {
 
 /// Writes `audio` to `path`; samples outside [-1, 1] are clipped for the integer formats.
 pub fn write_wav(path: &Path, audio: &Audio, format: WavFormat) -> Result<()> {
-    let err = |reason: String| Error::WriteWav { path: path.to_owned(), reason };
+    let err = |reason: String| Error::WriteWav {
+        path: path.to_owned(),
+        reason,
+    };
     let (bits, sample_format) = match format {
         WavFormat::Int16 => (16, hound::SampleFormat::Int),
         WavFormat::Int24 => (24, hound::SampleFormat::Int),

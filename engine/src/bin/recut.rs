@@ -13,10 +13,14 @@ use recut_engine::edit::{Constraints, Crossfade, Granularity, Plan};
 use recut_engine::{audio, model, plot};
 
 #[derive(Parser)]
-#[command(name = "recut", version, about = "Recut: songs edited to length on the beat.",
+#[command(
+    name = "recut",
+    version,
+    about = "Recut: songs edited to length on the beat.",
     long_about = "Recut finds a song's beats, bars and phrases and edits it to a target length \
 with splices a producer would keep. `recut analyze SONG` prints the beat grid; see each \
-subcommand's --help.")]
+subcommand's --help."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,7 +64,10 @@ fn parse_time(s: &str) -> std::result::Result<f64, String> {
     let t = s.trim().trim_end_matches('s');
     let mut total = 0.0f64;
     for part in t.split(':') {
-        let v: f64 = part.trim().parse().map_err(|_| format!("{s:?} is not a length (150, 150s, 2:30)"))?;
+        let v: f64 = part
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a length (150, 150s, 2:30)"))?;
         if !v.is_finite() || v < 0.0 {
             return Err(format!("{s:?} is not a length (150, 150s, 2:30)"));
         }
@@ -74,7 +81,10 @@ fn parse_time(s: &str) -> std::result::Result<f64, String> {
 
 /// Parses a beat range `A..B` or `A-B` (end exclusive).
 fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
-    let (a, b) = s.split_once("..").or_else(|| s.split_once('-')).ok_or_else(|| format!("{s:?} is not a beat range (A..B)"))?;
+    let (a, b) = s
+        .split_once("..")
+        .or_else(|| s.split_once('-'))
+        .ok_or_else(|| format!("{s:?} is not a beat range (A..B)"))?;
     let a: usize = a.trim().parse().map_err(|_| format!("{s:?}: bad start"))?;
     let b: usize = b.trim().parse().map_err(|_| format!("{s:?}: bad end"))?;
     if b <= a {
@@ -134,7 +144,10 @@ impl ConstraintArgs {
             slack_s: (!self.exact).then_some(self.slack),
             keep_intro: !self.no_keep_intro,
             keep_ending: !self.no_keep_ending,
-            granularity: self.granularity.parse::<Granularity>().map_err(anyhow::Error::msg)?,
+            granularity: self
+                .granularity
+                .parse::<Granularity>()
+                .map_err(anyhow::Error::msg)?,
             min_jump_beats: self.min_jump,
             max_splices: self.max_splices,
             must_keep: self.must_keep.clone(),
@@ -281,7 +294,12 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "BEAT")]
     first_downbeat: Option<usize>,
     /// Move every downbeat by this many beats (negative = earlier).
-    #[arg(long, value_name = "BEATS", allow_hyphen_values = true, default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "BEATS",
+        allow_hyphen_values = true,
+        default_value_t = 0
+    )]
     shift_downbeat: i32,
     /// Print the feature layout (name, offset, length, description) and exit.
     #[arg(long)]
@@ -303,15 +321,26 @@ struct BenchArgs {
 
 fn long_version() -> String {
     let runtime = match model::runtime::init(None) {
-        Ok(info) => format!("ONNX Runtime {} ({}), execution provider CPU", info.path.display(), info.source),
+        Ok(info) => format!(
+            "ONNX Runtime {} ({}), execution provider CPU",
+            info.path.display(),
+            info.source
+        ),
         Err(e) => format!("{e}"),
     };
-    format!("{}\n{runtime}\nfeatures version {}", env!("CARGO_PKG_VERSION"), recut_engine::FEATURES_VERSION)
+    format!(
+        "{}\n{runtime}\nfeatures version {}",
+        env!("CARGO_PKG_VERSION"),
+        recut_engine::FEATURES_VERSION
+    )
 }
 
 fn main() -> Result<()> {
     // `--version` also loads ONNX Runtime to report it; done here so other commands do not pay for it.
-    if std::env::args().nth(1).is_some_and(|a| a == "--version" || a == "-V") {
+    if std::env::args()
+        .nth(1)
+        .is_some_and(|a| a == "--version" || a == "-V")
+    {
         println!("recut {}", long_version());
         return Ok(());
     }
@@ -330,11 +359,16 @@ fn analyze(args: AnalyzeArgs) -> Result<()> {
     if args.features_doc {
         println!("{:<10} {:>6} {:>4}  description", "group", "offset", "len");
         for g in FEATURE_TABLE {
-            println!("{:<10} {:>6} {:>4}  {}", g.name, g.offset, g.len, g.description);
+            println!(
+                "{:<10} {:>6} {:>4}  {}",
+                g.name, g.offset, g.len, g.description
+            );
         }
         return Ok(());
     }
-    let Some(song) = args.song.as_deref() else { bail!("no song given") };
+    let Some(song) = args.song.as_deref() else {
+        bail!("no song given")
+    };
     let corrections = Corrections {
         tempo: if args.half_tempo {
             TempoCorrection::Half
@@ -355,14 +389,21 @@ fn analyze(args: AnalyzeArgs) -> Result<()> {
         write_times(path, &analysis.beats)?;
     }
     if let Some(path) = &args.downbeats_out {
-        let times: Vec<f64> = analysis.downbeats.iter().map(|&i| analysis.beats[i]).collect();
+        let times: Vec<f64> = analysis
+            .downbeats
+            .iter()
+            .map(|&i| analysis.beats[i])
+            .collect();
         write_times(path, &times)?;
     }
     if let Some(path) = &args.plot {
         let audio = audio::decode_file(song)?;
         let title = format!(
             "{} — {:.1} BPM, {}, {} bars, {} phrases",
-            song.file_name().map_or_else(|| song.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            song.file_name().map_or_else(
+                || song.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            ),
             analysis.tempo_bpm,
             analysis.meter,
             analysis.downbeats.len(),
@@ -395,7 +436,11 @@ fn print_summary(song: &Path, a: &Analysis, source: Source) {
         a.beats.len(),
         a.downbeats.len(),
         a.phrases.len(),
-        if source == Source::Cached { " (cached)" } else { "" }
+        if source == Source::Cached {
+            " (cached)"
+        } else {
+            ""
+        }
     );
 }
 
@@ -459,11 +504,16 @@ fn bench(args: BenchArgs) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!("{:<50} {:>8} {:>9} {:>9} {:>8} {:>8}", "song", "dur s", "decode s", "analyse s", "RTF all", "RTF ana");
+    println!(
+        "{:<50} {:>8} {:>9} {:>9} {:>8} {:>8}",
+        "song", "dur s", "decode s", "analyse s", "RTF all", "RTF ana"
+    );
     for r in &rows {
         println!(
             "{:<50} {:>8.1} {:>9.3} {:>9.3} {:>8.0} {:>8.0}",
-            Path::new(r["file"].as_str().unwrap_or("")).file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            Path::new(r["file"].as_str().unwrap_or(""))
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
             r["duration_s"].as_f64().unwrap_or(0.0),
             r["decode_s"].as_f64().unwrap_or(0.0),
             r["analysis_s"].as_f64().unwrap_or(0.0),
@@ -500,7 +550,10 @@ fn bench(args: BenchArgs) -> Result<()> {
 }
 
 fn song_name(song: &Path) -> String {
-    song.file_name().map_or_else(|| song.display().to_string(), |n| n.to_string_lossy().into_owned())
+    song.file_name().map_or_else(
+        || song.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn fmt_time(s: f64) -> String {
@@ -511,8 +564,13 @@ fn edit(args: EditArgs) -> Result<()> {
     let t0 = Instant::now();
     let cache = (!args.no_cache).then(Cache::default_location);
     let mut warn = |e: &recut_engine::Error| eprintln!("warning: {e}");
-    let (analysis, _) = cache::analyze_file(&args.song, &Corrections::default(), cache.as_ref(), &mut warn)
-        .with_context(|| format!("analysing {}", args.song.display()))?;
+    let (analysis, _) = cache::analyze_file(
+        &args.song,
+        &Corrections::default(),
+        cache.as_ref(),
+        &mut warn,
+    )
+    .with_context(|| format!("analysing {}", args.song.display()))?;
     let audio = audio::decode_file(&args.song)?;
     let constraints = args.constraints.constraints(args.target)?;
     let crossfade = args.constraints.crossfade()?;
@@ -520,13 +578,29 @@ fn edit(args: EditArgs) -> Result<()> {
         eprintln!("warning: {e}; using the baseline policy")
     });
     let logits = policy.logits(&analysis)?;
-    let plan = recut_engine::edit::decode(&analysis, &logits, &constraints, args.temperature, args.seed)
-        .with_context(|| format!("editing {} to {}", args.song.display(), fmt_time(args.target)))?;
+    let plan = recut_engine::edit::decode(
+        &analysis,
+        &logits,
+        &constraints,
+        args.temperature,
+        args.seed,
+    )
+    .with_context(|| {
+        format!(
+            "editing {} to {}",
+            args.song.display(),
+            fmt_time(args.target)
+        )
+    })?;
     let rendered = recut_engine::edit::render(&audio, &plan, crossfade)?;
-    let out = args.out.clone().unwrap_or_else(|| args.song.with_extension("edit.wav"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.song.with_extension("edit.wav"));
     audio::write_wav(&out, &rendered, wav_format(&args.bits))?;
     if let Some(path) = &args.plan_out {
-        std::fs::write(path, serde_json::to_vec_pretty(&plan)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&plan)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let reward = recut_engine::reward::dense_reward(&analysis, &plan);
     if let Some(path) = &args.plot {
@@ -546,7 +620,9 @@ fn edit(args: EditArgs) -> Result<()> {
         fmt_time(analysis.duration_s),
         fmt_time(plan.duration_s()),
         fmt_time(args.target),
-        constraints.slack_s.map_or_else(|| ", exact".to_string(), |s| format!(" ± {s} s")),
+        constraints
+            .slack_s
+            .map_or_else(|| ", exact".to_string(), |s| format!(" ± {s} s")),
         plan.splice_count(),
         plan.granularity,
         reward.total,
@@ -573,13 +649,16 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
     }
     let opts = CandidateOptions {
         temperatures: args.temperatures.clone(),
-        target: args.target.map_or(Target::Fraction(args.target_fraction), Target::Seconds),
+        target: args
+            .target
+            .map_or(Target::Fraction(args.target_fraction), Target::Seconds),
         constraints: args.constraints.constraints(1.0)?,
         crossfade: args.constraints.crossfade()?,
         seed: args.seed,
         wav_format: WavFormat::Int16,
     };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let cache = (!args.no_cache).then(Cache::default_location);
     let policy = recut_engine::candidates::load_policy(args.policy.as_deref(), &mut |e| {
         eprintln!("warning: {e}; using the baseline policy")
@@ -587,14 +666,21 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
     let policy = policy.as_ref();
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} songs {elapsed_precise} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} songs {elapsed_precise} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let results: Vec<(PathBuf, recut_engine::Result<recut_engine::candidates::SongEntry>, f64)> = files
+    let results: Vec<(
+        PathBuf,
+        recut_engine::Result<recut_engine::candidates::SongEntry>,
+        f64,
+    )> = files
         .par_iter()
         .map(|f| {
             let t = Instant::now();
-            let r = recut_engine::candidates::process_song(f, policy, &opts, &args.out, cache.as_ref());
+            let r =
+                recut_engine::candidates::process_song(f, policy, &opts, &args.out, cache.as_ref());
             bar.inc(1);
             bar.set_message(song_name(f));
             (f.clone(), r, t.elapsed().as_secs_f64())
@@ -611,7 +697,12 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
                     song_name(&f),
                     fmt_time(entry.duration_seconds),
                     entry.candidates.len(),
-                    entry.candidates.iter().map(|c| fmt_time(c.duration_seconds)).collect::<Vec<_>>().join(", "),
+                    entry
+                        .candidates
+                        .iter()
+                        .map(|c| fmt_time(c.duration_seconds))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     secs
                 );
                 manifest.songs.push(entry);
@@ -627,7 +718,11 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
     println!(
         "{} songs, {} candidates, {} failed; manifest {} ({:.1} s, {} threads)",
         manifest.songs.len(),
-        manifest.songs.iter().map(|s| s.candidates.len()).sum::<usize>(),
+        manifest
+            .songs
+            .iter()
+            .map(|s| s.candidates.len())
+            .sum::<usize>(),
         failed,
         path.display(),
         t0.elapsed().as_secs_f64(),
@@ -640,8 +735,10 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
 }
 
 fn render_plan(args: RenderArgs) -> Result<()> {
-    let text = std::fs::read(&args.plan).with_context(|| format!("reading {}", args.plan.display()))?;
-    let plan: Plan = serde_json::from_slice(&text).with_context(|| format!("{} is not a Recut plan", args.plan.display()))?;
+    let text =
+        std::fs::read(&args.plan).with_context(|| format!("reading {}", args.plan.display()))?;
+    let plan: Plan = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a Recut plan", args.plan.display()))?;
     let hash = cache::content_hash(&args.song)?;
     if hash != plan.song_hash && !args.force {
         bail!(
@@ -652,9 +749,16 @@ fn render_plan(args: RenderArgs) -> Result<()> {
         );
     }
     let audio = audio::decode_file(&args.song)?;
-    let rendered = recut_engine::edit::render(&audio, &plan, Crossfade::new(args.crossfade_ms / 1000.0)?)?;
+    let rendered =
+        recut_engine::edit::render(&audio, &plan, Crossfade::new(args.crossfade_ms / 1000.0)?)?;
     audio::write_wav(&args.out, &rendered, wav_format(&args.bits))?;
-    println!("{} → {} ({}, {} splices)", args.song.display(), args.out.display(), fmt_time(plan.duration_s()), plan.splice_count());
+    println!(
+        "{} → {} ({}, {} splices)",
+        args.song.display(),
+        args.out.display(),
+        fmt_time(plan.duration_s()),
+        plan.splice_count()
+    );
     Ok(())
 }
 
@@ -684,7 +788,8 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
     for f in &files {
         bar.set_message(f.display().to_string());
         let audio = audio::decode_file(f)?;
-        let analysis = recut_engine::analysis::analyze_audio(&audio, String::new(), &Corrections::default())?;
+        let analysis =
+            recut_engine::analysis::analyze_audio(&audio, String::new(), &Corrections::default())?;
         let logits = baseline_logits(&analysis);
         if inference_ms.is_none() {
             inference_ms = policy_inference_ms(args.policy.as_deref(), &analysis);
@@ -693,8 +798,15 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
         let cands = decode_candidates(&analysis, &logits, &CandidateOptions::default())?;
         let t_decode = t0.elapsed().as_secs_f64();
         // Rendering as the plugin does it: into one buffer allocated up front and reused.
-        let renderers: Vec<Renderer> = cands.iter().map(|c| Renderer::new(&c.plan, Crossfade::default())).collect();
-        let longest = renderers.iter().map(Renderer::total_frames).max().unwrap_or(0);
+        let renderers: Vec<Renderer> = cands
+            .iter()
+            .map(|c| Renderer::new(&c.plan, Crossfade::default()))
+            .collect();
+        let longest = renderers
+            .iter()
+            .map(Renderer::total_frames)
+            .max()
+            .unwrap_or(0);
         let mut scratch = vec![vec![0.0f32; longest]; audio.channels.len()];
         let t1 = Instant::now();
         let mut out_frames = 0usize;
@@ -705,7 +817,10 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
         let t_render = t1.elapsed().as_secs_f64();
         drop(scratch);
         let out_s = out_frames as f64 / f64::from(audio.sample_rate);
-        let rendered: Vec<_> = cands.iter().map(|c| render(&audio, &c.plan, Crossfade::default())).collect::<Result<_, _>>()?;
+        let rendered: Vec<_> = cands
+            .iter()
+            .map(|c| render(&audio, &c.plan, Crossfade::default()))
+            .collect::<Result<_, _>>()?;
         total_decode += t_decode;
         total_render += t_render;
         total_out += out_s;
@@ -744,7 +859,11 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
             tried += 1;
             match decode(&analysis, &logits, &constraints, 0.3, 0) {
                 Ok(plan) if (plan.duration_s() - target).abs() <= slack + 1e-6 => met += 1,
-                Ok(plan) => misses.push(format!("{} at {share}: {:.1} s for {target:.1} s", f.display(), plan.duration_s())),
+                Ok(plan) => misses.push(format!(
+                    "{} at {share}: {:.1} s for {target:.1} s",
+                    f.display(),
+                    plan.duration_s()
+                )),
                 Err(e) => misses.push(format!("{} at {share}: {e}", f.display())),
             }
         }
@@ -766,15 +885,27 @@ fn bench_edit(args: BenchEditArgs) -> Result<()> {
     let (hs, hs95) = median_p95(&mut hard_step);
     let (bs, bs95) = median_p95(&mut beat_step);
     let n = files.len().max(1) as f64;
-    println!("songs: {}; 5 candidates a song decoded in {:.1} ms and rendered (render_into a reused buffer) in {:.1} ms on average (one core)", files.len(), 1000.0 * total_decode / n, 1000.0 * total_render / n);
-    println!("rendering: {:.0}x real time; targets met within slack: {met}/{tried}", total_out / total_render.max(1e-9));
+    println!(
+        "songs: {}; 5 candidates a song decoded in {:.1} ms and rendered (render_into a reused buffer) in {:.1} ms on average (one core)",
+        files.len(),
+        1000.0 * total_decode / n,
+        1000.0 * total_render / n
+    );
+    println!(
+        "rendering: {:.0}x real time; targets met within slack: {met}/{tried}",
+        total_out / total_render.max(1e-9)
+    );
     println!("discontinuity (median / p95)    flux dB        step/RMS");
     println!("  splices, 10 ms crossfade      {sf:5.2} / {sf95:5.2}   {ss:5.2} / {ss95:5.2}");
     println!("  hard cuts at the same places  {hf:5.2} / {hf95:5.2}   {hs:5.2} / {hs95:5.2}");
     println!("  the song's own beat boundaries {bf:5.2} / {bf95:5.2}   {bs:5.2} / {bs95:5.2}");
-    println!("splices more abrupt than their song's own 95th-percentile beat boundary: {abrupt}/{n_splices}; than its most abrupt one: {beyond_max}/{n_splices}");
+    println!(
+        "splices more abrupt than their song's own 95th-percentile beat boundary: {abrupt}/{n_splices}; than its most abrupt one: {beyond_max}/{n_splices}"
+    );
     match inference_ms {
-        Some(ms) => println!("policy inference, 500 beats, one core: {ms:.2} ms (median of {INFERENCE_RUNS})"),
+        Some(ms) => println!(
+            "policy inference, 500 beats, one core: {ms:.2} ms (median of {INFERENCE_RUNS})"
+        ),
         None => println!("policy inference: no policy model to time"),
     }
     for m in &misses {
@@ -819,13 +950,25 @@ fn policy_inference_ms(explicit: Option<&Path>, analysis: &Analysis) -> Option<f
             return None;
         }
     };
-    let features: Vec<_> = analysis.features.iter().cycle().take(INFERENCE_BEATS).copied().collect();
+    let features: Vec<_> = analysis
+        .features
+        .iter()
+        .cycle()
+        .take(INFERENCE_BEATS)
+        .copied()
+        .collect();
     let _ = model.run(&features).ok()?; // warm-up: first run allocates ORT's arenas
     let mut times: Vec<f64> = (0..INFERENCE_RUNS)
         .filter_map(|_| {
             let t = Instant::now();
-            model.run(&features).ok().map(|_| 1000.0 * t.elapsed().as_secs_f64())
+            model
+                .run(&features)
+                .ok()
+                .map(|_| 1000.0 * t.elapsed().as_secs_f64())
         })
         .collect();
-    median_p95(&mut times).0.is_finite().then(|| median_p95(&mut times).0)
+    median_p95(&mut times)
+        .0
+        .is_finite()
+        .then(|| median_p95(&mut times).0)
 }

@@ -58,11 +58,19 @@ pub fn baseline_logits(analysis: &Analysis) -> Vec<[f32; 3]> {
             EDGE_CUT
         } else {
             let jump = tm.cost(beats.start - 1, beats.end.min(n - 1));
-            BASE_CUT + if repeat { REPEAT_BONUS } else { 0.0 } + SMOOTH_BONUS * (1.0 - jump).clamp(-1.0, 1.0)
+            BASE_CUT
+                + if repeat { REPEAT_BONUS } else { 0.0 }
+                + SMOOTH_BONUS * (1.0 - jump).clamp(-1.0, 1.0)
         };
         let sim: f32 = beats
             .clone()
-            .map(|b| BAR_SIMILARITY.iter().map(|o| analysis.features[b][*o]).sum::<f32>() / BAR_SIMILARITY.len() as f32)
+            .map(|b| {
+                BAR_SIMILARITY
+                    .iter()
+                    .map(|o| analysis.features[b][*o])
+                    .sum::<f32>()
+                    / BAR_SIMILARITY.len() as f32
+            })
             .sum::<f32>()
             / beats.len() as f32;
         let lp = BASE_LOOP + LOOP_SIMILARITY * sim.clamp(0.0, 1.0);

@@ -134,7 +134,11 @@ impl Units<'_> {
         self.ranges.len()
     }
     fn beats(&self, r: Range<usize>) -> usize {
-        if r.is_empty() { 0 } else { self.ranges[r.end - 1].end - self.ranges[r.start].start }
+        if r.is_empty() {
+            0
+        } else {
+            self.ranges[r.end - 1].end - self.ranges[r.start].start
+        }
     }
     /// Splice cost of jumping over the cut units `r` (0 when it touches an edge).
     fn jump_cost(&self, r: Range<usize>) -> f64 {
@@ -143,7 +147,10 @@ impl Units<'_> {
         }
         let from = self.ranges[r.start - 1].end - 1;
         let to = self.ranges[r.end].start;
-        f64::from(self.tm.cost(from, to)) + SPLICE_PENALTY + self.boundary[from + 1] + self.boundary[to]
+        f64::from(self.tm.cost(from, to))
+            + SPLICE_PENALTY
+            + self.boundary[from + 1]
+            + self.boundary[to]
     }
     fn interior(&self, r: &Range<usize>) -> bool {
         !r.is_empty() && r.start > 0 && r.end < self.n()
@@ -159,21 +166,31 @@ impl Units<'_> {
         }
         let from = self.ranges[r.end - 1].end - 1;
         let to = self.ranges[r.start].start;
-        f64::from(self.tm.cost(from, to)) + SPLICE_PENALTY + self.boundary[from + 1] + self.boundary[to]
+        f64::from(self.tm.cost(from, to))
+            + SPLICE_PENALTY
+            + self.boundary[from + 1]
+            + self.boundary[to]
     }
     /// True when repeating `r` is a jump back long enough (or `r` is empty).
     fn loop_ok(&self, r: Range<usize>) -> bool {
         r.is_empty() || self.beats(r) >= self.min_jump
     }
     fn frames(&self, a: &[Action]) -> usize {
-        a.iter().enumerate().map(|(u, x)| match x {
-            Action::Keep => self.once[u],
-            Action::Cut => 0,
-            Action::Loop => self.once[u] + self.repeat[u],
-        }).sum()
+        a.iter()
+            .enumerate()
+            .map(|(u, x)| match x {
+                Action::Keep => self.once[u],
+                Action::Cut => 0,
+                Action::Loop => self.once[u] + self.repeat[u],
+            })
+            .sum()
     }
     fn splices(&self, a: &[Action]) -> usize {
-        runs(a, Action::Cut).iter().filter(|r| self.interior(r)).count() + runs(a, Action::Loop).len()
+        runs(a, Action::Cut)
+            .iter()
+            .filter(|r| self.interior(r))
+            .count()
+            + runs(a, Action::Loop).len()
     }
 }
 
@@ -220,27 +237,49 @@ pub fn decode(
         return Err(EditError::NoBeats);
     }
     if logits.len() != n {
-        return Err(EditError::Length { what: "logits", expected: n, got: logits.len() });
+        return Err(EditError::Length {
+            what: "logits",
+            expected: n,
+            got: logits.len(),
+        });
     }
     if !c.target_s.is_finite() || c.target_s <= 0.0 {
-        return Err(EditError::Invalid { name: "target", value: format!("{} s", c.target_s), expected: "a positive number of seconds" });
+        return Err(EditError::Invalid {
+            name: "target",
+            value: format!("{} s", c.target_s),
+            expected: "a positive number of seconds",
+        });
     }
     if let Some(s) = c.slack_s {
         if !s.is_finite() || s < 0.0 {
-            return Err(EditError::Invalid { name: "slack", value: format!("{s} s"), expected: "0 s or more" });
+            return Err(EditError::Invalid {
+                name: "slack",
+                value: format!("{s} s"),
+                expected: "0 s or more",
+            });
         }
     }
     if !temperature.is_finite() || temperature < 0.0 {
-        return Err(EditError::Invalid { name: "temperature", value: temperature.to_string(), expected: "0 or more" });
+        return Err(EditError::Invalid {
+            name: "temperature",
+            value: temperature.to_string(),
+            expected: "0 or more",
+        });
     }
     for r in c.must_keep.iter().chain(&c.must_cut) {
         if r.is_empty() || r.end > n {
-            return Err(EditError::BadSection { range: r.clone(), n_beats: n });
+            return Err(EditError::BadSection {
+                range: r.clone(),
+                n_beats: n,
+            });
         }
     }
     for k in &c.must_keep {
         if let Some(cut) = c.must_cut.iter().find(|x| overlaps(k, x)) {
-            return Err(EditError::ConflictingSections { keep: k.clone(), cut: cut.clone() });
+            return Err(EditError::ConflictingSections {
+                keep: k.clone(),
+                cut: cut.clone(),
+            });
         }
     }
     let sr = analysis.sample_rate;
@@ -254,15 +293,23 @@ pub fn decode(
     // Locks.
     let mut lock = vec![Lock::Free; nu];
     let edge_beats = MAX_EDGE_BARS * bpb;
-    let intro = analysis.phrases.first().map_or(0..1, |p| 0..p.end.min(edge_beats).max(1));
-    let ending = analysis.phrases.last().map_or(n - 1..n, |p| p.start.max(n.saturating_sub(edge_beats)).min(n - 1)..n);
+    let intro = analysis
+        .phrases
+        .first()
+        .map_or(0..1, |p| 0..p.end.min(edge_beats).max(1));
+    let ending = analysis.phrases.last().map_or(n - 1..n, |p| {
+        p.start.max(n.saturating_sub(edge_beats)).min(n - 1)..n
+    });
     for (u, r) in ranges.iter().enumerate() {
         if (c.keep_intro && overlaps(r, &intro)) || (c.keep_ending && overlaps(r, &ending)) {
             lock[u] = Lock::Keep;
         }
         if let Some(k) = c.must_keep.iter().find(|k| overlaps(r, k)) {
             if let Some(x) = c.must_cut.iter().find(|x| overlaps(r, x)) {
-                return Err(EditError::ConflictingSections { keep: k.clone(), cut: x.clone() });
+                return Err(EditError::ConflictingSections {
+                    keep: k.clone(),
+                    cut: x.clone(),
+                });
             }
             if lock[u] == Lock::Free {
                 lock[u] = Lock::Played;
@@ -272,8 +319,10 @@ pub fn decode(
             lock[u] = Lock::Cut;
         }
     }
-    let once: Vec<usize> =
-        ranges.iter().map(|r| grid[r.end] - if r.start == 0 { 0 } else { grid[r.start] }).collect();
+    let once: Vec<usize> = ranges
+        .iter()
+        .map(|r| grid[r.end] - if r.start == 0 { 0 } else { grid[r.start] })
+        .collect();
     let repeat: Vec<usize> = ranges.iter().map(|r| grid[r.end] - grid[r.start]).collect();
     let loopable: Vec<bool> = (0..nu)
         .map(|u| c.allow_loops && matches!(lock[u], Lock::Free | Lock::Played) && repeat[u] > 0)
@@ -303,7 +352,17 @@ pub fn decode(
             }
         })
         .collect();
-    let units = Units { ranges, once, repeat, lock, loopable, logp, tm: TransitionModel::new(analysis), min_jump, boundary };
+    let units = Units {
+        ranges,
+        once,
+        repeat,
+        lock,
+        loopable,
+        logp,
+        tm: TransitionModel::new(analysis),
+        min_jump,
+        boundary,
+    };
 
     // Bounds.
     let fps = f64::from(sr);
@@ -330,7 +389,15 @@ pub fn decode(
             ),
         });
     }
-    let forced_cuts: Vec<Action> = (0..nu).map(|u| if units.lock[u] == Lock::Cut { Action::Cut } else { Action::Keep }).collect();
+    let forced_cuts: Vec<Action> = (0..nu)
+        .map(|u| {
+            if units.lock[u] == Lock::Cut {
+                Action::Cut
+            } else {
+                Action::Keep
+            }
+        })
+        .collect();
     let forced_splices = units.splices(&forced_cuts);
     if let Some(max) = c.max_splices {
         if forced_splices > max {
@@ -342,14 +409,25 @@ pub fn decode(
         }
     }
     // Each stretch of loopable units can be repeated once as a block (one splice).
-    let stretches: Vec<Range<usize>> =
-        runs(&units.loopable.iter().map(|l| if *l { Action::Loop } else { Action::Keep }).collect::<Vec<_>>(), Action::Loop)
-            .into_iter()
-            .filter(|r| units.loop_ok(r.clone()))
-            .collect();
-    let mut extras: Vec<usize> = stretches.iter().map(|r| r.clone().map(|u| units.repeat[u]).sum()).collect();
+    let stretches: Vec<Range<usize>> = runs(
+        &units
+            .loopable
+            .iter()
+            .map(|l| if *l { Action::Loop } else { Action::Keep })
+            .collect::<Vec<_>>(),
+        Action::Loop,
+    )
+    .into_iter()
+    .filter(|r| units.loop_ok(r.clone()))
+    .collect();
+    let mut extras: Vec<usize> = stretches
+        .iter()
+        .map(|r| r.clone().map(|u| units.repeat[u]).sum())
+        .collect();
     extras.sort_unstable_by(|a, b| b.cmp(a));
-    let loop_budget = c.max_splices.map_or(extras.len(), |m| m.saturating_sub(forced_splices));
+    let loop_budget = c
+        .max_splices
+        .map_or(extras.len(), |m| m.saturating_sub(forced_splices));
     let max_frames = units.frames(&forced_cuts) + extras.iter().take(loop_budget).sum::<usize>();
     if (max_frames as i64) < target - slack {
         return Err(EditError::TargetTooLong {
@@ -359,7 +437,10 @@ pub fn decode(
             why: if !c.allow_loops {
                 "loops are off".into()
             } else {
-                format!("every unit not cut played, {} stretch(es) of it repeated once", loop_budget.min(extras.len()))
+                format!(
+                    "every unit not cut played, {} stretch(es) of it repeated once",
+                    loop_budget.min(extras.len())
+                )
             },
         });
     }
@@ -378,17 +459,32 @@ pub fn decode(
             };
             let m = mean_logits[u];
             let pick = if t < MIN_TEMPERATURE {
-                (0..3).filter(|k| allowed[*k]).fold(None, |best: Option<usize>, k| match best {
-                    Some(b) if m[b] >= m[k] => Some(b),
-                    _ => Some(k),
-                })
+                (0..3)
+                    .filter(|k| allowed[*k])
+                    .fold(None, |best: Option<usize>, k| match best {
+                        Some(b) if m[b] >= m[k] => Some(b),
+                        _ => Some(k),
+                    })
             } else {
                 let score = |k: usize| m[k] / t + if prev == Some(k) { STICKINESS } else { 0.0 };
-                let top = (0..3).filter(|k| allowed[*k]).map(score).fold(f64::NEG_INFINITY, f64::max);
-                let w: Vec<f64> = (0..3).map(|k| if allowed[k] { (score(k) - top).exp() } else { 0.0 }).collect();
+                let top = (0..3)
+                    .filter(|k| allowed[*k])
+                    .map(score)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let w: Vec<f64> = (0..3)
+                    .map(|k| {
+                        if allowed[k] {
+                            (score(k) - top).exp()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
                 Some(rng.categorical(&w))
             };
-            let x = pick.and_then(|k| Action::from_index(k as u8)).unwrap_or(Action::Keep);
+            let x = pick
+                .and_then(|k| Action::from_index(k as u8))
+                .unwrap_or(Action::Keep);
             prev = Some(x.index());
             x
         })
@@ -435,7 +531,15 @@ pub fn decode(
     let window = c.slack_s.map(|_| slack);
     let mut reached = repair(&units, &mut a, target, window, c.max_splices);
     if window.is_some_and(|w| (reached - target).abs() > w) {
-        let mut plain: Vec<Action> = (0..nu).map(|u| if units.lock[u] == Lock::Cut { Action::Cut } else { Action::Keep }).collect();
+        let mut plain: Vec<Action> = (0..nu)
+            .map(|u| {
+                if units.lock[u] == Lock::Cut {
+                    Action::Cut
+                } else {
+                    Action::Keep
+                }
+            })
+            .collect();
         let r2 = repair(&units, &mut plain, target, window, c.max_splices);
         if (r2 - target).abs() < (reached - target).abs() {
             a = plain;
@@ -443,14 +547,24 @@ pub fn decode(
         }
     }
     if c.slack_s.is_some() && (reached - target).abs() > slack {
-        return Err(EditError::Unreachable { target_s: c.target_s, slack_s: c.slack_s.unwrap_or(0.0), reached_s: reached as f64 / fps });
+        return Err(EditError::Unreachable {
+            target_s: c.target_s,
+            slack_s: c.slack_s.unwrap_or(0.0),
+            reached_s: reached as f64 / fps,
+        });
     }
     Plan::from_units(analysis, c.granularity, &a, sr)
 }
 
 /// Applies the best move until the length is within `window` frames of `target` (or, for
 /// `None`, as close as moves get), returning the reached length in frames.
-fn repair(units: &Units<'_>, a: &mut [Action], target: i64, window: Option<i64>, max_splices: Option<usize>) -> i64 {
+fn repair(
+    units: &Units<'_>,
+    a: &mut [Action],
+    target: i64,
+    window: Option<i64>,
+    max_splices: Option<usize>,
+) -> i64 {
     let fps = 1.0; // Scores compare moves among themselves: any time unit will do.
     for _ in 0..4 * units.n() + 16 {
         let d = units.frames(a) as i64;
@@ -459,7 +573,9 @@ fn repair(units: &Units<'_>, a: &mut [Action], target: i64, window: Option<i64>,
             break;
         }
         let splices = units.splices(a);
-        let Some(mv) = best_move(units, a, d, target, splices, max_splices, fps) else { break };
+        let Some(mv) = best_move(units, a, d, target, splices, max_splices, fps) else {
+            break;
+        };
         for (u, x) in mv {
             a[u] = x;
         }
@@ -480,7 +596,10 @@ fn best_move(
     let nu = units.n();
     let err = (d - target).abs();
     let mut best: Option<(f64, Vec<(usize, Action)>)> = None;
-    let mut consider = |delta_frames: i64, delta_j: f64, delta_splices: i64, changes: &dyn Fn() -> Vec<(usize, Action)>| {
+    let mut consider = |delta_frames: i64,
+                        delta_j: f64,
+                        delta_splices: i64,
+                        changes: &dyn Fn() -> Vec<(usize, Action)>| {
         let progress = err - (d + delta_frames - target).abs();
         if progress <= 0 {
             return;
@@ -513,7 +632,11 @@ fn best_move(
         e
     };
     let splice_term = |r: Range<usize>| -> (f64, i64) {
-        if units.interior(&r) { (units.jump_cost(r), 1) } else { (0.0, 0) }
+        if units.interior(&r) {
+            (units.jump_cost(r), 1)
+        } else {
+            (0.0, 0)
+        }
     };
     let loop_before = |u: usize| -> usize {
         let mut s = u;
@@ -530,45 +653,75 @@ fn best_move(
         e
     };
     let loop_term = |r: Range<usize>| -> (f64, i64) {
-        if r.is_empty() { (0.0, 0) } else { (units.loop_cost(r), 1) }
+        if r.is_empty() {
+            (0.0, 0)
+        } else {
+            (units.loop_cost(r), 1)
+        }
     };
     // Shrinking a run of `x` units from either end back to Keep: every prefix and suffix.
-    let shrink = |x: Action, r: Range<usize>, sign: i64, consider: &mut dyn FnMut(i64, f64, i64, &dyn Fn() -> Vec<(usize, Action)>)| {
-        let frames = |u: usize| if x == Action::Cut { units.once[u] } else { units.repeat[u] } as i64;
-        let term = |r: Range<usize>| if x == Action::Cut { splice_term(r) } else { loop_term(r) };
-        let ok = |r: Range<usize>| if x == Action::Cut { units.jump_ok(r) } else { units.loop_ok(r) };
-        let movable = |u: usize| if x == Action::Cut { units.lock[u] == Lock::Free } else { true };
-        let (old_j, old_n) = term(r.clone());
-        let (mut moved, mut dlogit) = (0i64, 0.0);
-        for k in r.start + 1..=r.end {
-            let u = k - 1;
-            if !movable(u) {
-                break;
+    let shrink =
+        |x: Action,
+         r: Range<usize>,
+         sign: i64,
+         consider: &mut dyn FnMut(i64, f64, i64, &dyn Fn() -> Vec<(usize, Action)>)| {
+            let frames = |u: usize| if x == Action::Cut { units.once[u] } else { units.repeat[u] } as i64;
+            let term = |r: Range<usize>| {
+                if x == Action::Cut {
+                    splice_term(r)
+                } else {
+                    loop_term(r)
+                }
+            };
+            let ok = |r: Range<usize>| {
+                if x == Action::Cut {
+                    units.jump_ok(r)
+                } else {
+                    units.loop_ok(r)
+                }
+            };
+            let movable = |u: usize| {
+                if x == Action::Cut {
+                    units.lock[u] == Lock::Free
+                } else {
+                    true
+                }
+            };
+            let (old_j, old_n) = term(r.clone());
+            let (mut moved, mut dlogit) = (0i64, 0.0);
+            for k in r.start + 1..=r.end {
+                let u = k - 1;
+                if !movable(u) {
+                    break;
+                }
+                moved += frames(u);
+                dlogit += lp(u, x) - lp(u, Action::Keep);
+                if !ok(k..r.end) {
+                    continue;
+                }
+                let (new_j, new_n) = term(k..r.end);
+                let start = r.start;
+                consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
+                    (start..k).map(|u| (u, Action::Keep)).collect()
+                });
             }
-            moved += frames(u);
-            dlogit += lp(u, x) - lp(u, Action::Keep);
-            if !ok(k..r.end) {
-                continue;
+            let (mut moved, mut dlogit) = (0i64, 0.0);
+            for k in (r.start + 1..r.end).rev() {
+                if !movable(k) {
+                    break;
+                }
+                moved += frames(k);
+                dlogit += lp(k, x) - lp(k, Action::Keep);
+                if !ok(r.start..k) {
+                    continue;
+                }
+                let (new_j, new_n) = term(r.start..k);
+                let end = r.end;
+                consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
+                    (k..end).map(|u| (u, Action::Keep)).collect()
+                });
             }
-            let (new_j, new_n) = term(k..r.end);
-            let start = r.start;
-            consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| (start..k).map(|u| (u, Action::Keep)).collect());
-        }
-        let (mut moved, mut dlogit) = (0i64, 0.0);
-        for k in (r.start + 1..r.end).rev() {
-            if !movable(k) {
-                break;
-            }
-            moved += frames(k);
-            dlogit += lp(k, x) - lp(k, Action::Keep);
-            if !ok(r.start..k) {
-                continue;
-            }
-            let (new_j, new_n) = term(r.start..k);
-            let end = r.end;
-            consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| (k..end).map(|u| (u, Action::Keep)).collect());
-        }
-    };
+        };
     if d > target {
         // Shorten loop runs.
         for r in runs(a, Action::Loop) {
@@ -598,7 +751,9 @@ fn best_move(
                 let (old_right_j, old_right_n) = splice_term(e..re);
                 let (new_j, new_n) = splice_term(merged);
                 let dj = dlogit + new_j - old_left_j - old_right_j;
-                consider(-removed, dj, new_n - old_left_n - old_right_n, &|| (s..e).map(|u| (u, Action::Cut)).collect());
+                consider(-removed, dj, new_n - old_left_n - old_right_n, &|| {
+                    (s..e).map(|u| (u, Action::Cut)).collect()
+                });
                 if d - removed < target - err {
                     break;
                 }
@@ -633,7 +788,9 @@ fn best_move(
                 let (old_right_j, old_right_n) = loop_term(e..re);
                 let (new_j, new_n) = loop_term(merged);
                 let dj = dlogit + new_j - old_left_j - old_right_j;
-                consider(added, dj, new_n - old_left_n - old_right_n, &|| (s..e).map(|u| (u, Action::Loop)).collect());
+                consider(added, dj, new_n - old_left_n - old_right_n, &|| {
+                    (s..e).map(|u| (u, Action::Loop)).collect()
+                });
                 if d + added > target + err {
                     break;
                 }

@@ -39,7 +39,9 @@ pub enum EditError {
         got: usize,
     },
     /// The plan was made for another sample rate or another song length than the audio.
-    #[error("the plan is for {plan_rate} Hz / {plan_frames} frames but the audio is {audio_rate} Hz / {audio_frames} frames (a different song or a resampled file?)")]
+    #[error(
+        "the plan is for {plan_rate} Hz / {plan_frames} frames but the audio is {audio_rate} Hz / {audio_frames} frames (a different song or a resampled file?)"
+    )]
     AudioMismatch {
         /// Sample rate the plan was made for, Hz.
         plan_rate: u32,
@@ -59,7 +61,9 @@ pub enum EditError {
         max: f64,
     },
     /// The target is shorter than what must be kept (intro, ending, must-keep sections).
-    #[error("target {target_s:.1} s (slack {slack_s:.1} s) is shorter than what must be kept: {min_s:.1} s ({what})")]
+    #[error(
+        "target {target_s:.1} s (slack {slack_s:.1} s) is shorter than what must be kept: {min_s:.1} s ({what})"
+    )]
     TargetTooShort {
         /// Target, seconds.
         target_s: f64,
@@ -71,7 +75,9 @@ pub enum EditError {
         what: String,
     },
     /// The target is longer than looping allows.
-    #[error("target {target_s:.1} s (slack {slack_s:.1} s) is longer than the longest possible edit, {max_s:.1} s ({why})")]
+    #[error(
+        "target {target_s:.1} s (slack {slack_s:.1} s) is longer than the longest possible edit, {max_s:.1} s ({why})"
+    )]
     TargetTooLong {
         /// Target, seconds.
         target_s: f64,
@@ -83,7 +89,9 @@ pub enum EditError {
         why: String,
     },
     /// The repair could not bring the edit within the slack.
-    #[error("could not reach {target_s:.1} s ± {slack_s:.1} s on this grid (closest: {reached_s:.2} s); allow more slack, a finer granularity or more splices")]
+    #[error(
+        "could not reach {target_s:.1} s ± {slack_s:.1} s on this grid (closest: {reached_s:.2} s); allow more slack, a finer granularity or more splices"
+    )]
     Unreachable {
         /// Target, seconds.
         target_s: f64,
@@ -132,7 +140,11 @@ pub fn units(analysis: &crate::Analysis, granularity: Granularity) -> Vec<Range<
     let mut bounds: Vec<usize> = match granularity {
         Granularity::Beat => return (0..n).map(|i| i..i + 1).collect(),
         Granularity::Bar => analysis.downbeats.clone(),
-        Granularity::Phrase => analysis.phrases.iter().flat_map(|p| [p.start, p.end]).collect(),
+        Granularity::Phrase => analysis
+            .phrases
+            .iter()
+            .flat_map(|p| [p.start, p.end])
+            .collect(),
     };
     bounds.push(0);
     bounds.push(n);

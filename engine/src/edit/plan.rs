@@ -69,10 +69,15 @@ impl<'de> Deserialize<'de> for Action {
                 f.write_str("an action: 0 (keep), 1 (cut), 2 (loop) or its name")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Action, E> {
-                u8::try_from(v).ok().and_then(Action::from_index).ok_or_else(|| E::custom(format!("action {v} is not 0, 1 or 2")))
+                u8::try_from(v)
+                    .ok()
+                    .and_then(Action::from_index)
+                    .ok_or_else(|| E::custom(format!("action {v} is not 0, 1 or 2")))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Action, E> {
-                u64::try_from(v).map_err(|_| E::custom(format!("action {v} is not 0, 1 or 2"))).and_then(|v| self.visit_u64(v))
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("action {v} is not 0, 1 or 2")))
+                    .and_then(|v| self.visit_u64(v))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Action, E> {
                 v.parse().map_err(E::custom)
@@ -173,14 +178,22 @@ pub struct Plan {
 /// Source frame of time `t` seconds, clamped to the song.
 fn frame_at(t: f64, sample_rate: u32, total: usize) -> usize {
     let f = (t.max(0.0) * f64::from(sample_rate)).round();
-    if f.is_finite() { (f as usize).min(total) } else { total }
+    if f.is_finite() {
+        (f as usize).min(total)
+    } else {
+        total
+    }
 }
 
 impl Plan {
     /// The plan for `actions` (one per beat) on `analysis`'s beat grid, counting in frames
     /// at `sample_rate` Hz (the audio's own rate). `granularity` is set to `Beat`; use
     /// [`Plan::from_units`] for bar or phrase decisions.
-    pub fn from_actions(analysis: &Analysis, actions: Vec<Action>, sample_rate: u32) -> Result<Plan, EditError> {
+    pub fn from_actions(
+        analysis: &Analysis,
+        actions: Vec<Action>,
+        sample_rate: u32,
+    ) -> Result<Plan, EditError> {
         Self::build(analysis, actions, sample_rate, Granularity::Beat)
     }
 
@@ -194,7 +207,11 @@ impl Plan {
     ) -> Result<Plan, EditError> {
         let units = super::units(analysis, granularity);
         if unit_actions.len() != units.len() {
-            return Err(EditError::Length { what: "unit actions", expected: units.len(), got: unit_actions.len() });
+            return Err(EditError::Length {
+                what: "unit actions",
+                expected: units.len(),
+                got: unit_actions.len(),
+            });
         }
         let actions = expand(&units, unit_actions, analysis.beats.len());
         Self::build(analysis, actions, sample_rate, granularity)
@@ -213,10 +230,18 @@ impl Plan {
             return Err(EditError::NoBeats);
         }
         if actions.len() != n {
-            return Err(EditError::Length { what: "actions", expected: n, got: actions.len() });
+            return Err(EditError::Length {
+                what: "actions",
+                expected: n,
+                got: actions.len(),
+            });
         }
         if sample_rate == 0 {
-            return Err(EditError::Invalid { name: "sample rate", value: "0".into(), expected: "> 0 Hz" });
+            return Err(EditError::Invalid {
+                name: "sample rate",
+                value: "0".into(),
+                expected: "> 0 Hz",
+            });
         }
         let total = frame_at(analysis.duration_s, sample_rate, usize::MAX);
         let grid = beat_frames(analysis, sample_rate, total);
@@ -227,7 +252,10 @@ impl Plan {
             // Audio before the first beat sounds with the first beat's first play only.
             let start = if b == 0 && !played_first { 0 } else { grid[b] };
             played_first |= b == 0;
-            let seg = Segment { start, end: grid[b + 1] };
+            let seg = Segment {
+                start,
+                end: grid[b + 1],
+            };
             if seg.is_empty() {
                 continue;
             }
@@ -260,7 +288,10 @@ impl Plan {
     /// Number of discontinuities: consecutive segments where the next does not start where
     /// the previous ended in the source.
     pub fn splice_count(&self) -> usize {
-        self.segments.windows(2).filter(|w| w[0].end != w[1].start).count()
+        self.segments
+            .windows(2)
+            .filter(|w| w[0].end != w[1].start)
+            .count()
     }
 
     /// The jumps `(from, to)`: after beat `from` the output continues with beat `to`
@@ -297,12 +328,20 @@ pub fn beat_sequence(actions: &[Action]) -> Vec<usize> {
 /// The jumps `(from, to)` in a beat `sequence`: consecutive entries that are not
 /// consecutive beats.
 pub fn splices_of(sequence: &[usize]) -> Vec<(usize, usize)> {
-    sequence.windows(2).filter(|w| w[1] != w[0] + 1).map(|w| (w[0], w[1])).collect()
+    sequence
+        .windows(2)
+        .filter(|w| w[1] != w[0] + 1)
+        .map(|w| (w[0], w[1]))
+        .collect()
 }
 
 /// Start frame of every beat plus the song end (`n + 1` values, non-decreasing).
 pub fn beat_frames(analysis: &Analysis, sample_rate: u32, total: usize) -> Vec<usize> {
-    let mut grid: Vec<usize> = analysis.beats.iter().map(|t| frame_at(*t, sample_rate, total)).collect();
+    let mut grid: Vec<usize> = analysis
+        .beats
+        .iter()
+        .map(|t| frame_at(*t, sample_rate, total))
+        .collect();
     grid.push(total);
     for k in 1..grid.len() {
         grid[k] = grid[k].max(grid[k - 1]);

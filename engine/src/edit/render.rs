@@ -34,7 +34,9 @@ pub struct Crossfade {
 
 impl Default for Crossfade {
     fn default() -> Self {
-        Crossfade { seconds: DEFAULT_CROSSFADE_S }
+        Crossfade {
+            seconds: DEFAULT_CROSSFADE_S,
+        }
     }
 }
 
@@ -42,7 +44,10 @@ impl Crossfade {
     /// A crossfade of `seconds` (0 = hard cut, at most [`MAX_CROSSFADE_S`]).
     pub fn new(seconds: f64) -> Result<Self, EditError> {
         if !seconds.is_finite() || !(0.0..=MAX_CROSSFADE_S).contains(&seconds) {
-            return Err(EditError::Crossfade { seconds, max: MAX_CROSSFADE_S });
+            return Err(EditError::Crossfade {
+                seconds,
+                max: MAX_CROSSFADE_S,
+            });
         }
         Ok(Crossfade { seconds })
     }
@@ -105,10 +110,21 @@ impl Renderer {
                 None if seg.end < plan.source_frames => (l.min(seg.len()), None),
                 None => (0, None),
             };
-            entries.push(Entry { out_start: out, src_start: seg.start, len: seg.len(), fade, next_src });
+            entries.push(Entry {
+                out_start: out,
+                src_start: seg.start,
+                len: seg.len(),
+                fade,
+                next_src,
+            });
             out += seg.len();
         }
-        Renderer { entries, total: out, sample_rate: plan.sample_rate, source_frames: plan.source_frames }
+        Renderer {
+            entries,
+            total: out,
+            sample_rate: plan.sample_rate,
+            source_frames: plan.source_frames,
+        }
     }
 
     /// Output length, frames.
@@ -147,7 +163,9 @@ impl Renderer {
         }
         let end = position + n;
         // First entry containing `position` (entries are sorted by out_start, non-empty).
-        let mut e = self.entries.partition_point(|x| x.out_start + x.len <= position);
+        let mut e = self
+            .entries
+            .partition_point(|x| x.out_start + x.len <= position);
         let mut p = position;
         while p < end && e < self.entries.len() {
             let entry = self.entries[e];
@@ -211,5 +229,8 @@ pub fn render(audio: &Audio, plan: &Plan, crossfade: Crossfade) -> Result<Audio,
     let mut channels = vec![vec![0.0f32; r.total_frames()]; audio.channels.len()];
     let mut bufs: Vec<&mut [f32]> = channels.iter_mut().map(Vec::as_mut_slice).collect();
     r.render_into(audio, &mut bufs, 0);
-    Ok(Audio { sample_rate: audio.sample_rate, channels })
+    Ok(Audio {
+        sample_rate: audio.sample_rate,
+        channels,
+    })
 }

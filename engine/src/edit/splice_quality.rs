@@ -38,17 +38,31 @@ impl Meter {
     /// A meter over the mono mix of `audio`.
     pub fn new(audio: &Audio) -> Self {
         let mut planner = RealFftPlanner::<f32>::new();
-        let window =
-            (0..WINDOW).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WINDOW as f64).cos()) as f32).collect();
-        Meter { mono: audio.mono(), fft: planner.plan_fft_forward(WINDOW), window }
+        let window = (0..WINDOW)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / WINDOW as f64).cos()) as f32
+            })
+            .collect();
+        Meter {
+            mono: audio.mono(),
+            fft: planner.plan_fft_forward(WINDOW),
+            window,
+        }
     }
 
     fn log_magnitudes(&self, start: usize) -> Vec<f32> {
-        let mut input: Vec<f32> = self.mono[start..start + WINDOW].iter().zip(&self.window).map(|(x, w)| x * w).collect();
+        let mut input: Vec<f32> = self.mono[start..start + WINDOW]
+            .iter()
+            .zip(&self.window)
+            .map(|(x, w)| x * w)
+            .collect();
         let mut spectrum = self.fft.make_output_vec();
         // Buffers come from the same plan, so lengths always match.
         let _ = self.fft.process(&mut input, &mut spectrum);
-        spectrum.iter().map(|c| 20.0 * (c.norm() + MAG_FLOOR).log10()).collect()
+        spectrum
+            .iter()
+            .map(|c| 20.0 * (c.norm() + MAG_FLOOR).log10())
+            .collect()
     }
 
     /// The discontinuity at frame `p`, or `None` too near either end for a full window.
@@ -58,9 +72,15 @@ impl Meter {
         }
         let before = self.log_magnitudes(p - WINDOW);
         let after = self.log_magnitudes(p);
-        let flux_db = before.iter().zip(&after).map(|(b, a)| f64::from((a - b).max(0.0))).sum::<f64>() / before.len() as f64;
+        let flux_db = before
+            .iter()
+            .zip(&after)
+            .map(|(b, a)| f64::from((a - b).max(0.0)))
+            .sum::<f64>()
+            / before.len() as f64;
         let around = &self.mono[p - WINDOW..p + WINDOW];
-        let rms = (around.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / around.len() as f64).sqrt();
+        let rms = (around.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / around.len() as f64)
+            .sqrt();
         let step = f64::from((self.mono[p] - self.mono[p - 1]).abs()) / rms.max(1e-6);
         Some(Discontinuity { flux_db, step })
     }

@@ -74,7 +74,12 @@ pub struct TransitionModel<'a> {
 }
 
 fn timbre(a: &[f32; FEATURE_DIM], b: &[f32; FEATURE_DIM]) -> f32 {
-    a[MFCC_TIMBRE].iter().zip(&b[MFCC_TIMBRE]).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()
+    a[MFCC_TIMBRE]
+        .iter()
+        .zip(&b[MFCC_TIMBRE])
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
 }
 
 fn harmony(a: &[f32; FEATURE_DIM], b: &[f32; FEATURE_DIM]) -> f32 {
@@ -94,9 +99,18 @@ fn loudness(a: &[f32; FEATURE_DIM], b: &[f32; FEATURE_DIM]) -> f32 {
     (a[RMS] - b[RMS]).abs() * RMS_DB_PER_UNIT
 }
 
-fn angle_distance(a: &[f32; FEATURE_DIM], b: &[f32; FEATURE_DIM], r: std::ops::Range<usize>) -> f32 {
+fn angle_distance(
+    a: &[f32; FEATURE_DIM],
+    b: &[f32; FEATURE_DIM],
+    r: std::ops::Range<usize>,
+) -> f32 {
     // Chord between two points on the unit circle is at most 2.
-    let d: f32 = a[r.clone()].iter().zip(&b[r]).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
+    let d: f32 = a[r.clone()]
+        .iter()
+        .zip(&b[r])
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt();
     (d / 2.0).clamp(0.0, 1.0)
 }
 
@@ -112,7 +126,12 @@ impl<'a> TransitionModel<'a> {
         let mean = |f: fn(&[f32; FEATURE_DIM], &[f32; FEATURE_DIM]) -> f32| {
             (features.windows(2).map(|w| f(&w[0], &w[1])).sum::<f32>() / pairs).max(MIN_NORM)
         };
-        TransitionModel { features, norm_timbre: mean(timbre), norm_harmony: mean(harmony), norm_loudness: mean(loudness) }
+        TransitionModel {
+            features,
+            norm_timbre: mean(timbre),
+            norm_harmony: mean(harmony),
+            norm_loudness: mean(loudness),
+        }
     }
 
     /// Number of beats.
@@ -136,9 +155,15 @@ impl<'a> TransitionModel<'a> {
         // Pairs compared: (what should have come, what comes) and (what was, what prepared it).
         let ahead = (f.get(from + 1).unwrap_or(&f[from]), &f[to]);
         let behind = (&f[from], if to > 0 { &f[to - 1] } else { &f[to] });
-        let ahead = if from + 1 < n { ahead } else { (&f[from], &f[to]) };
+        let ahead = if from + 1 < n {
+            ahead
+        } else {
+            (&f[from], &f[to])
+        };
         let behind = if to > 0 { behind } else { (&f[from], &f[to]) };
-        let both = |d: fn(&[f32; FEATURE_DIM], &[f32; FEATURE_DIM]) -> f32| 0.5 * (d(ahead.0, ahead.1) + d(behind.0, behind.1));
+        let both = |d: fn(&[f32; FEATURE_DIM], &[f32; FEATURE_DIM]) -> f32| {
+            0.5 * (d(ahead.0, ahead.1) + d(behind.0, behind.1))
+        };
         let b = &f[to];
         let timbre = both(timbre) / self.norm_timbre;
         let harmony = both(harmony) / self.norm_harmony;
@@ -152,8 +177,15 @@ impl<'a> TransitionModel<'a> {
             }
             None => 0.0,
         };
-        let total = W_TIMBRE * timbre + W_HARMONY * harmony + W_LOUDNESS * loudness + W_POSITION * position;
-        CostParts { timbre, harmony, loudness, position, total }
+        let total =
+            W_TIMBRE * timbre + W_HARMONY * harmony + W_LOUDNESS * loudness + W_POSITION * position;
+        CostParts {
+            timbre,
+            harmony,
+            loudness,
+            position,
+            total,
+        }
     }
 
     /// Total cost of the jump `from → to` (0 for `to = from + 1`; 1.0 ≈ as much change as an

@@ -12,12 +12,24 @@ use super::record::Rating;
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FeedbackError> {
     let io = |source: std::io::Error| match super::store::full_disk(&source) {
-        true => FeedbackError::StoreFull { path: path.to_owned() },
-        false => FeedbackError::Io { path: path.to_owned(), source },
+        true => FeedbackError::StoreFull {
+            path: path.to_owned(),
+        },
+        false => FeedbackError::Io {
+            path: path.to_owned(),
+            source,
+        },
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ratings".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ratings".into());
     static SERIAL: AtomicU64 = AtomicU64::new(0);
-    let tmp = path.with_file_name(format!(".{name}.tmp{}-{}", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed)));
+    let tmp = path.with_file_name(format!(
+        ".{name}.tmp{}-{}",
+        std::process::id(),
+        SERIAL.fetch_add(1, Ordering::Relaxed)
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -32,7 +44,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FeedbackErro
 
 /// Writes `ratings` as a pretty JSON array in the seed's full form (`preferences.json`).
 pub fn write_json(path: &Path, ratings: &[Rating]) -> Result<(), FeedbackError> {
-    let mut json = serde_json::to_vec_pretty(ratings).map_err(|e| FeedbackError::Io { path: path.to_owned(), source: e.into() })?;
+    let mut json = serde_json::to_vec_pretty(ratings).map_err(|e| FeedbackError::Io {
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
     json.push(b'\n');
     write_atomic(path, &json)
 }
@@ -41,7 +56,10 @@ pub fn write_json(path: &Path, ratings: &[Rating]) -> Result<(), FeedbackError> 
 pub fn write_jsonl(path: &Path, ratings: &[Rating]) -> Result<(), FeedbackError> {
     let mut out = Vec::new();
     for r in ratings {
-        serde_json::to_writer(&mut out, r).map_err(|e| FeedbackError::Io { path: path.to_owned(), source: e.into() })?;
+        serde_json::to_writer(&mut out, r).map_err(|e| FeedbackError::Io {
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
         out.push(b'\n');
     }
     write_atomic(path, &out)
@@ -52,8 +70,13 @@ pub fn write_jsonl(path: &Path, ratings: &[Rating]) -> Result<(), FeedbackError>
 /// id, so every edit needs one ([`FeedbackError::NoEditId`] otherwise); actions, paths and
 /// Recut's own fields are not written (the manifest holds the edits).
 pub fn write_csv(path: &Path, ratings: &[Rating]) -> Result<(), FeedbackError> {
-    let csv_err = |e: csv::Error| FeedbackError::Csv { path: path.to_owned(), message: e.to_string() };
-    let extra = ratings.iter().any(|r| r.rater.is_some() || r.timestamp.is_some() || r.notes.is_some());
+    let csv_err = |e: csv::Error| FeedbackError::Csv {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let extra = ratings
+        .iter()
+        .any(|r| r.rater.is_some() || r.timestamp.is_some() || r.notes.is_some());
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["song_id", "edit_a", "edit_b", "preference", "strength"];
     if extra {
@@ -61,10 +84,22 @@ pub fn write_csv(path: &Path, ratings: &[Rating]) -> Result<(), FeedbackError> {
     }
     w.write_record(&header).map_err(csv_err)?;
     for (index, r) in ratings.iter().enumerate() {
-        let a = r.edit_a.id.as_deref().ok_or(FeedbackError::NoEditId { index, side: "edit_a" })?;
-        let b = r.edit_b.id.as_deref().ok_or(FeedbackError::NoEditId { index, side: "edit_b" })?;
+        let a = r.edit_a.id.as_deref().ok_or(FeedbackError::NoEditId {
+            index,
+            side: "edit_a",
+        })?;
+        let b = r.edit_b.id.as_deref().ok_or(FeedbackError::NoEditId {
+            index,
+            side: "edit_b",
+        })?;
         let strength = r.strength.to_string();
-        let mut row = vec![r.song_id.as_str(), a, b, r.preference.as_str(), strength.as_str()];
+        let mut row = vec![
+            r.song_id.as_str(),
+            a,
+            b,
+            r.preference.as_str(),
+            strength.as_str(),
+        ];
         if extra {
             row.extend([
                 r.rater.as_deref().unwrap_or(""),
@@ -74,6 +109,9 @@ pub fn write_csv(path: &Path, ratings: &[Rating]) -> Result<(), FeedbackError> {
         }
         w.write_record(&row).map_err(csv_err)?;
     }
-    let bytes = w.into_inner().map_err(|e| FeedbackError::Csv { path: path.to_owned(), message: e.to_string() })?;
+    let bytes = w.into_inner().map_err(|e| FeedbackError::Csv {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
     write_atomic(path, &bytes)
 }

@@ -60,7 +60,10 @@ impl Format {
     /// first non-blank character (`[` array, `{` JSON lines; anything else is CSV unless
     /// the file is named `.json`).
     pub fn detect(path: &Path, text: &str) -> Format {
-        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
         match ext.as_str() {
             "csv" => return Format::Csv,
             "jsonl" | "ndjson" => return Format::JsonLines,
@@ -98,8 +101,15 @@ impl Loaded {
 
 /// Reads ratings from `path` (shape by [`Format::detect`]); edit ids resolve through
 /// `index` (a record that needs one without it is an error).
-pub fn import_file(path: &Path, index: Option<&CandidateIndex>, mode: Mode) -> Result<Loaded, FeedbackError> {
-    let bytes = std::fs::read(path).map_err(|source| FeedbackError::Io { path: path.to_owned(), source })?;
+pub fn import_file(
+    path: &Path,
+    index: Option<&CandidateIndex>,
+    mode: Mode,
+) -> Result<Loaded, FeedbackError> {
+    let bytes = std::fs::read(path).map_err(|source| FeedbackError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| FeedbackError::Io {
         path: path.to_owned(),
         source: std::io::Error::new(
@@ -131,7 +141,11 @@ fn display_path(file: &Option<PathBuf>) -> PathBuf {
     file.clone().unwrap_or_else(|| PathBuf::from("<input>"))
 }
 
-fn read_array(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> Result<(), FeedbackError> {
+fn read_array(
+    text: &str,
+    index: Option<&CandidateIndex>,
+    c: &mut Collector,
+) -> Result<(), FeedbackError> {
     if text.trim().is_empty() {
         return Ok(());
     }
@@ -139,14 +153,23 @@ fn read_array(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> 
         path: display_path(&c.file),
         line: e.line(),
         column: e.column(),
-        message: if e.is_data() { format!("expected a JSON array of rating records: {e}") } else { e.to_string() },
+        message: if e.is_data() {
+            format!("expected a JSON array of rating records: {e}")
+        } else {
+            e.to_string()
+        },
     })?;
     let base = text.as_ptr() as usize;
     let (mut line, mut scanned) = (1usize, 0usize);
     for (i, raw) in raws.into_iter().enumerate() {
         // RawValue borrows from `text`: its offset gives the record's line.
-        let offset = (raw.get().as_ptr() as usize).saturating_sub(base).min(text.len());
-        line += text.as_bytes()[scanned..offset].iter().filter(|&&b| b == b'\n').count();
+        let offset = (raw.get().as_ptr() as usize)
+            .saturating_sub(base)
+            .min(text.len());
+        line += text.as_bytes()[scanned..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         scanned = offset;
         let outcome = serde_json::from_str::<Value>(raw.get())
             .map_err(|e| Bad::new(None, e.to_string()))
@@ -156,7 +179,11 @@ fn read_array(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> 
     Ok(())
 }
 
-fn read_lines(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> Result<(), FeedbackError> {
+fn read_lines(
+    text: &str,
+    index: Option<&CandidateIndex>,
+    c: &mut Collector,
+) -> Result<(), FeedbackError> {
     let mut record = 0;
     for (n, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -188,7 +215,11 @@ pub(crate) fn parse_line(line: &str, index: Option<&CandidateIndex>) -> Result<R
 /// Column names of a CSV file without a header.
 const CSV_POSITIONAL: [&str; 5] = ["song_id", "edit_a", "edit_b", "preference", "strength"];
 
-fn read_csv(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> Result<(), FeedbackError> {
+fn read_csv(
+    text: &str,
+    index: Option<&CandidateIndex>,
+    c: &mut Collector,
+) -> Result<(), FeedbackError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -201,7 +232,11 @@ fn read_csv(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> Re
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line() as usize);
-                c.outcome(Err(Bad::new(None, format!("unreadable CSV row: {e}"))), record, line)?;
+                c.outcome(
+                    Err(Bad::new(None, format!("unreadable CSV row: {e}"))),
+                    record,
+                    line,
+                )?;
                 record += 1;
                 continue;
             }
@@ -209,11 +244,22 @@ fn read_csv(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> Re
         let line = row.position().map(|p| p.line() as usize);
         if n == 0 && row.iter().any(|f| f.eq_ignore_ascii_case("song_id")) {
             let names: Vec<String> = row.iter().map(|f| f.trim().to_ascii_lowercase()).collect();
-            for (need, alt) in [("song_id", ""), ("edit_a", "edit_a_id"), ("edit_b", "edit_b_id"), ("preference", ""), ("strength", "")] {
-                if !names.iter().any(|n| n == need || (!alt.is_empty() && n == alt)) {
+            for (need, alt) in [
+                ("song_id", ""),
+                ("edit_a", "edit_a_id"),
+                ("edit_b", "edit_b_id"),
+                ("preference", ""),
+                ("strength", ""),
+            ] {
+                if !names
+                    .iter()
+                    .any(|n| n == need || (!alt.is_empty() && n == alt))
+                {
                     return Err(FeedbackError::Csv {
                         path: display_path(&c.file),
-                        message: format!("the header has no `{need}` column (expected song_id,edit_a,edit_b,preference,strength)"),
+                        message: format!(
+                            "the header has no `{need}` column (expected song_id,edit_a,edit_b,preference,strength)"
+                        ),
                     });
                 }
             }
@@ -225,7 +271,15 @@ fn read_csv(text: &str, index: Option<&CandidateIndex>, c: &mut Collector) -> Re
             None => CSV_POSITIONAL.to_vec(),
         };
         let outcome = if row.len() != names.len() {
-            Err(Bad::new(None, format!("row has {} fields, expected {} ({})", row.len(), names.len(), names.join(","))))
+            Err(Bad::new(
+                None,
+                format!(
+                    "row has {} fields, expected {} ({})",
+                    row.len(),
+                    names.len(),
+                    names.join(",")
+                ),
+            ))
         } else {
             let mut m = Map::new();
             for (name, cell) in names.iter().zip(row.iter()) {
@@ -250,7 +304,10 @@ fn number_cell(cell: &str) -> Value {
     if let Ok(i) = cell.parse::<i64>() {
         return Value::Number(i.into());
     }
-    cell.parse::<f64>().ok().and_then(Number::from_f64).map_or_else(|| Value::String(cell.to_owned()), Value::Number)
+    cell.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or_else(|| Value::String(cell.to_owned()), Value::Number)
 }
 
 /// Why one record was not kept.
@@ -263,10 +320,18 @@ pub(crate) struct Bad {
 
 impl Bad {
     fn new(field: Option<&str>, message: String) -> Self {
-        Bad { kind: ProblemKind::Invalid, field: field.map(str::to_owned), message }
+        Bad {
+            kind: ProblemKind::Invalid,
+            field: field.map(str::to_owned),
+            message,
+        }
     }
     fn field(field: impl Into<String>, message: String) -> Self {
-        Bad { kind: ProblemKind::Invalid, field: Some(field.into()), message }
+        Bad {
+            kind: ProblemKind::Invalid,
+            field: Some(field.into()),
+            message,
+        }
     }
 }
 
@@ -289,7 +354,10 @@ fn take_opt_str(m: &mut Map<String, Value>, key: &str) -> Result<Option<String>,
     match m.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(Bad::field(key, format!("`{key}` must be a string, not {}", type_name(&v)))),
+        Some(v) => Err(Bad::field(
+            key,
+            format!("`{key}` must be a string, not {}", type_name(&v)),
+        )),
     }
 }
 
@@ -298,20 +366,38 @@ fn take_req_str(m: &mut Map<String, Value>, key: &str) -> Result<String, Bad> {
 }
 
 /// An optional string field parsed by `parse`, whose accepted values are `expected`.
-fn take_opt_enum<T>(m: &mut Map<String, Value>, key: &str, parse: fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, Bad> {
+fn take_opt_enum<T>(
+    m: &mut Map<String, Value>,
+    key: &str,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, Bad> {
     match take_opt_str(m, key)? {
         None => Ok(None),
-        Some(s) => parse(&s).map(Some).ok_or_else(|| Bad::field(key, format!("`{key}` is {s:?}; expected {expected}"))),
+        Some(s) => parse(&s)
+            .map(Some)
+            .ok_or_else(|| Bad::field(key, format!("`{key}` is {s:?}; expected {expected}"))),
     }
 }
 
 fn take_strength(m: &mut Map<String, Value>) -> Result<u8, Bad> {
-    let v = m.remove("strength").filter(|v| !v.is_null()).ok_or_else(|| missing("strength"))?;
-    let out_of_range = |shown: String| Bad::field("strength", format!("strength {shown} is outside 0-{MAX_STRENGTH}"));
+    let v = m
+        .remove("strength")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| missing("strength"))?;
+    let out_of_range = |shown: String| {
+        Bad::field(
+            "strength",
+            format!("strength {shown} is outside 0-{MAX_STRENGTH}"),
+        )
+    };
     match &v {
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
-                u8::try_from(u).ok().filter(|&s| s <= MAX_STRENGTH).ok_or_else(|| out_of_range(u.to_string()))
+                u8::try_from(u)
+                    .ok()
+                    .filter(|&s| s <= MAX_STRENGTH)
+                    .ok_or_else(|| out_of_range(u.to_string()))
             } else if let Some(i) = n.as_i64() {
                 Err(out_of_range(i.to_string()))
             } else {
@@ -321,12 +407,24 @@ fn take_strength(m: &mut Map<String, Value>) -> Result<u8, Bad> {
                 } else if f.fract() == 0.0 {
                     Err(out_of_range(f.to_string()))
                 } else {
-                    Err(Bad::field("strength", format!("strength {f} is not a whole number 0-{MAX_STRENGTH}")))
+                    Err(Bad::field(
+                        "strength",
+                        format!("strength {f} is not a whole number 0-{MAX_STRENGTH}"),
+                    ))
                 }
             }
         }
-        Value::String(s) => Err(Bad::field("strength", format!("strength {s:?} is not a whole number 0-{MAX_STRENGTH}"))),
-        other => Err(Bad::field("strength", format!("`strength` must be a whole number 0-{MAX_STRENGTH}, not {}", type_name(other)))),
+        Value::String(s) => Err(Bad::field(
+            "strength",
+            format!("strength {s:?} is not a whole number 0-{MAX_STRENGTH}"),
+        )),
+        other => Err(Bad::field(
+            "strength",
+            format!(
+                "`strength` must be a whole number 0-{MAX_STRENGTH}, not {}",
+                type_name(other)
+            ),
+        )),
     }
 }
 
@@ -338,21 +436,39 @@ fn take_opt_u32(m: &mut Map<String, Value>, key: &str) -> Result<Option<u32>, Ba
             .and_then(|u| u32::try_from(u).ok())
             .map(Some)
             .ok_or_else(|| Bad::field(key, format!("`{key}` is {n}; expected a whole number"))),
-        Some(v) => Err(Bad::field(key, format!("`{key}` must be a whole number, not {}", type_name(&v)))),
+        Some(v) => Err(Bad::field(
+            key,
+            format!("`{key}` must be a whole number, not {}", type_name(&v)),
+        )),
     }
 }
 
 fn parse_actions(v: Value, field: &str) -> Result<Vec<Action>, Bad> {
     let Value::Array(items) = v else {
-        return Err(Bad::field(field, format!("`{field}` must be an array of actions (0 keep, 1 cut, 2 loop), not {}", type_name(&v))));
+        return Err(Bad::field(
+            field,
+            format!(
+                "`{field}` must be an array of actions (0 keep, 1 cut, 2 loop), not {}",
+                type_name(&v)
+            ),
+        ));
     };
     items
         .into_iter()
         .enumerate()
         .map(|(i, a)| {
-            let bad = |shown: String| Bad::field(format!("{field}[{i}]"), format!("action {shown} is not 0 (keep), 1 (cut) or 2 (loop)"));
+            let bad = |shown: String| {
+                Bad::field(
+                    format!("{field}[{i}]"),
+                    format!("action {shown} is not 0 (keep), 1 (cut) or 2 (loop)"),
+                )
+            };
             match &a {
-                Value::Number(n) => n.as_u64().and_then(|u| u8::try_from(u).ok()).and_then(Action::from_index).ok_or_else(|| bad(n.to_string())),
+                Value::Number(n) => n
+                    .as_u64()
+                    .and_then(|u| u8::try_from(u).ok())
+                    .and_then(Action::from_index)
+                    .ok_or_else(|| bad(n.to_string())),
                 Value::String(s) => s.parse::<Action>().map_err(|_| bad(format!("{s:?}"))),
                 other => Err(bad(type_name(other).to_owned())),
             }
@@ -360,21 +476,42 @@ fn parse_actions(v: Value, field: &str) -> Result<Vec<Action>, Bad> {
         .collect()
 }
 
-fn resolve(index: Option<&CandidateIndex>, song_id: &str, edit_id: &str, field: &str) -> Result<EditRef, Bad> {
+fn resolve(
+    index: Option<&CandidateIndex>,
+    song_id: &str,
+    edit_id: &str,
+    field: &str,
+) -> Result<EditRef, Bad> {
     let Some(index) = index else {
-        return Err(Bad::field(field, format!("edit id {edit_id:?} needs a candidates manifest to resolve, and none was given")));
+        return Err(Bad::field(
+            field,
+            format!(
+                "edit id {edit_id:?} needs a candidates manifest to resolve, and none was given"
+            ),
+        ));
     };
-    index.resolve(song_id, edit_id).map_err(|m| Bad::field(field, m))
+    index
+        .resolve(song_id, edit_id)
+        .map_err(|m| Bad::field(field, m))
 }
 
-fn parse_edit_object(mut o: Map<String, Value>, name: &str, song_id: &str, index: Option<&CandidateIndex>) -> Result<EditRef, Bad> {
+fn parse_edit_object(
+    mut o: Map<String, Value>,
+    name: &str,
+    song_id: &str,
+    index: Option<&CandidateIndex>,
+) -> Result<EditRef, Bad> {
     let id = take_opt_str(&mut o, "id").map_err(|b| Bad::field(format!("{name}.id"), b.message))?;
-    let path = take_opt_str(&mut o, "path").map_err(|b| Bad::field(format!("{name}.path"), b.message))?;
+    let path =
+        take_opt_str(&mut o, "path").map_err(|b| Bad::field(format!("{name}.path"), b.message))?;
     let duration_seconds = match o.remove("duration_seconds") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_f64(),
         Some(v) => {
-            return Err(Bad::field(format!("{name}.duration_seconds"), format!("`duration_seconds` must be a number, not {}", type_name(&v))));
+            return Err(Bad::field(
+                format!("{name}.duration_seconds"),
+                format!("`duration_seconds` must be a number, not {}", type_name(&v)),
+            ));
         }
     };
     let actions = match o.remove("actions") {
@@ -390,10 +527,20 @@ fn parse_edit_object(mut o: Map<String, Value>, name: &str, song_id: &str, index
             _ => return Err(missing(&format!("{name}.actions"))),
         },
     };
-    Ok(EditRef { id, path, actions, duration_seconds })
+    Ok(EditRef {
+        id,
+        path,
+        actions,
+        duration_seconds,
+    })
 }
 
-fn take_edit(m: &mut Map<String, Value>, name: &str, song_id: &str, index: Option<&CandidateIndex>) -> Result<EditRef, Bad> {
+fn take_edit(
+    m: &mut Map<String, Value>,
+    name: &str,
+    song_id: &str,
+    index: Option<&CandidateIndex>,
+) -> Result<EditRef, Bad> {
     let id_key = format!("{name}_id");
     match m.remove(name) {
         Some(Value::Object(o)) => {
@@ -406,10 +553,22 @@ fn take_edit(m: &mut Map<String, Value>, name: &str, song_id: &str, index: Optio
         }
         Some(Value::Null) | None => match m.remove(&id_key) {
             Some(Value::String(id)) => resolve(index, song_id, &id, &id_key),
-            Some(Value::Null) | None => Err(Bad::field(name, format!("missing field `{name}` (or `{id_key}`)"))),
-            Some(v) => Err(Bad::field(&id_key, format!("`{id_key}` must be a string, not {}", type_name(&v)))),
+            Some(Value::Null) | None => Err(Bad::field(
+                name,
+                format!("missing field `{name}` (or `{id_key}`)"),
+            )),
+            Some(v) => Err(Bad::field(
+                &id_key,
+                format!("`{id_key}` must be a string, not {}", type_name(&v)),
+            )),
         },
-        Some(v) => Err(Bad::field(name, format!("`{name}` must be an object or a candidate id, not {}", type_name(&v)))),
+        Some(v) => Err(Bad::field(
+            name,
+            format!(
+                "`{name}` must be an object or a candidate id, not {}",
+                type_name(&v)
+            ),
+        )),
     }
 }
 
@@ -417,7 +576,12 @@ fn take_edit(m: &mut Map<String, Value>, name: &str, song_id: &str, index: Optio
 pub(crate) fn parse_value(v: Value, index: Option<&CandidateIndex>) -> Result<Rating, Bad> {
     let mut m = match v {
         Value::Object(m) => m,
-        other => return Err(Bad::new(None, format!("a record must be a JSON object, not {}", type_name(&other)))),
+        other => {
+            return Err(Bad::new(
+                None,
+                format!("a record must be a JSON object, not {}", type_name(&other)),
+            ));
+        }
     };
     let id = take_opt_str(&mut m, "id")?;
     let song_id = take_req_str(&mut m, "song_id")?;
@@ -425,8 +589,12 @@ pub(crate) fn parse_value(v: Value, index: Option<&CandidateIndex>) -> Result<Ra
     let edit_b = take_edit(&mut m, "edit_b", &song_id, index)?;
     let preference = match take_opt_str(&mut m, "preference")? {
         None => return Err(missing("preference")),
-        Some(s) => Preference::parse(&s)
-            .ok_or_else(|| Bad::field("preference", format!("preference is {s:?}; expected \"a\", \"b\" or \"tie\"")))?,
+        Some(s) => Preference::parse(&s).ok_or_else(|| {
+            Bad::field(
+                "preference",
+                format!("preference is {s:?}; expected \"a\", \"b\" or \"tie\""),
+            )
+        })?,
     };
     let strength = take_strength(&mut m)?;
     let rater = take_opt_str(&mut m, "rater")?;
@@ -475,7 +643,14 @@ pub(crate) struct Collector {
 
 impl Collector {
     pub fn new(mode: Mode, file: Option<PathBuf>) -> Self {
-        Collector { mode, file, ratings: Vec::new(), problems: Vec::new(), by_id: HashMap::new(), by_content: HashMap::new() }
+        Collector {
+            mode,
+            file,
+            ratings: Vec::new(),
+            problems: Vec::new(),
+            by_id: HashMap::new(),
+            by_content: HashMap::new(),
+        }
     }
 
     fn whereabouts(&self, index: usize, line: Option<usize>) -> String {
@@ -491,15 +666,32 @@ impl Collector {
     }
 
     /// Takes one record's outcome; `Err` only in strict mode on an error or duplicate.
-    pub fn outcome(&mut self, outcome: Result<Rating, Bad>, index: usize, line: Option<usize>) -> Result<(), FeedbackError> {
+    pub fn outcome(
+        &mut self,
+        outcome: Result<Rating, Bad>,
+        index: usize,
+        line: Option<usize>,
+    ) -> Result<(), FeedbackError> {
         match outcome {
             Ok(r) => self.push(r, index, line),
             Err(b) => self.problem(b, index, line),
         }
     }
 
-    pub fn problem(&mut self, b: Bad, index: usize, line: Option<usize>) -> Result<(), FeedbackError> {
-        let e = RecordError { file: self.file.clone(), index, line, field: b.field, kind: b.kind, message: b.message };
+    pub fn problem(
+        &mut self,
+        b: Bad,
+        index: usize,
+        line: Option<usize>,
+    ) -> Result<(), FeedbackError> {
+        let e = RecordError {
+            file: self.file.clone(),
+            index,
+            line,
+            field: b.field,
+            kind: b.kind,
+            message: b.message,
+        };
         if self.mode == Mode::Strict && !e.kind.is_warning() {
             return Err(FeedbackError::Record(e));
         }
@@ -509,16 +701,20 @@ impl Collector {
 
     fn push(&mut self, r: Rating, index: usize, line: Option<usize>) -> Result<(), FeedbackError> {
         let key = r.content_key();
-        let earlier = r
-            .id
-            .as_ref()
-            .and_then(|id| self.by_id.get(id).map(|w| (format!("same id {id:?} as {w}"), "id")))
-            .or_else(|| {
-                // Two records with different ids are different ratings, even when made in
-                // the same millisecond; content decides only when one of them has no id.
-                let (w, had_id) = self.by_content.get(&key)?;
-                (!(*had_id && r.id.is_some())).then(|| (format!("same song, edits, rater and timestamp as {w}"), ""))
-            });
+        let earlier =
+            r.id.as_ref()
+                .and_then(|id| {
+                    self.by_id
+                        .get(id)
+                        .map(|w| (format!("same id {id:?} as {w}"), "id"))
+                })
+                .or_else(|| {
+                    // Two records with different ids are different ratings, even when made in
+                    // the same millisecond; content decides only when one of them has no id.
+                    let (w, had_id) = self.by_content.get(&key)?;
+                    (!(*had_id && r.id.is_some()))
+                        .then(|| (format!("same song, edits, rater and timestamp as {w}"), ""))
+                });
         if let Some((why, field)) = earlier {
             let b = Bad {
                 kind: ProblemKind::Duplicate,
@@ -537,6 +733,9 @@ impl Collector {
     }
 
     pub fn finish(self) -> Loaded {
-        Loaded { ratings: self.ratings, problems: self.problems }
+        Loaded {
+            ratings: self.ratings,
+            problems: self.problems,
+        }
     }
 }

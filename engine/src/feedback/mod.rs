@@ -20,7 +20,9 @@ pub mod store;
 
 pub use export::{write_csv, write_json, write_jsonl};
 pub use import::{Format, Loaded, Mode, import_file, import_str};
-pub use record::{CandidateIndex, EditRef, MAX_STRENGTH, Preference, Rating, Side, TieKind, new_id, now_rfc3339};
+pub use record::{
+    CandidateIndex, EditRef, MAX_STRENGTH, Preference, Rating, Side, TieKind, new_id, now_rfc3339,
+};
 pub use store::Store;
 
 /// What is wrong with one record.
@@ -95,20 +97,31 @@ impl std::error::Error for RecordError {}
 pub enum FeedbackError {
     /// Plain I/O with the path it concerned.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The store's path exists and is not a folder.
     #[error("feedback store {path} is not a folder")]
     NotADirectory { path: PathBuf },
     /// The store's folder cannot be created or written (permissions, read-only disk, a
     /// file where a folder should be).
     #[error("cannot write to the feedback store at {path}: {source}")]
-    Unwritable { path: PathBuf, source: std::io::Error },
+    Unwritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The disk (or quota) is full: the rating was not stored and the file is unchanged.
     #[error("disk full: cannot append the rating to {path}; nothing was written")]
     StoreFull { path: PathBuf },
     /// A whole file is not the JSON it claims to be (a JSON array that does not parse).
     #[error("{path}: not valid JSON at line {line}, column {column}: {message}")]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A CSV file's header lacks a required column, or CSV could not be written.
     #[error("{path}: {message}")]
     Csv { path: PathBuf, message: String },

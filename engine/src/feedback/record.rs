@@ -139,7 +139,12 @@ pub struct EditRef {
 impl EditRef {
     /// An edit known only by its actions.
     pub fn from_actions(actions: Vec<Action>) -> Self {
-        EditRef { id: None, path: None, actions, duration_seconds: None }
+        EditRef {
+            id: None,
+            path: None,
+            actions,
+            duration_seconds: None,
+        }
     }
 
     /// What identifies the edit for duplicate detection: its candidate id, else its path,
@@ -150,7 +155,11 @@ impl EditRef {
         } else if let Some(p) = &self.path {
             format!("path:{p}")
         } else {
-            let s: String = self.actions.iter().map(|a| char::from(b'0' + *a as u8)).collect();
+            let s: String = self
+                .actions
+                .iter()
+                .map(|a| char::from(b'0' + *a as u8))
+                .collect();
             format!("actions:{s}")
         }
     }
@@ -203,7 +212,13 @@ pub struct Rating {
 
 impl Rating {
     /// A new rating made now: fresh [`new_id`], [`now_rfc3339`] timestamp, the rest unknown.
-    pub fn new(song_id: impl Into<String>, edit_a: EditRef, edit_b: EditRef, preference: Preference, strength: u8) -> Self {
+    pub fn new(
+        song_id: impl Into<String>,
+        edit_a: EditRef,
+        edit_b: EditRef,
+        preference: Preference,
+        strength: u8,
+    ) -> Self {
         Rating {
             id: Some(new_id()),
             song_id: song_id.into(),
@@ -230,16 +245,28 @@ impl Rating {
             return Err(("song_id".into(), "song_id is empty".into()));
         }
         if self.strength > MAX_STRENGTH {
-            return Err(("strength".into(), format!("strength {} is outside 0-{MAX_STRENGTH}", self.strength)));
+            return Err((
+                "strength".into(),
+                format!("strength {} is outside 0-{MAX_STRENGTH}", self.strength),
+            ));
         }
         if self.tie_kind.is_some() && self.preference != Preference::Tie {
-            return Err(("tie_kind".into(), format!("tie_kind is only for ties, but preference is {:?}", self.preference.as_str())));
+            return Err((
+                "tie_kind".into(),
+                format!(
+                    "tie_kind is only for ties, but preference is {:?}",
+                    self.preference.as_str()
+                ),
+            ));
         }
         for (name, e) in [("edit_a", &self.edit_a), ("edit_b", &self.edit_b)] {
             if let Some(d) = e.duration_seconds
                 && !(d.is_finite() && d >= 0.0)
             {
-                return Err((format!("{name}.duration_seconds"), format!("duration {d} is not a length in seconds")));
+                return Err((
+                    format!("{name}.duration_seconds"),
+                    format!("duration {d} is not a length in seconds"),
+                ));
             }
         }
         Ok(())
@@ -259,7 +286,12 @@ impl Rating {
             self.timestamp
         );
         if self.rater.is_none() && self.timestamp.is_none() {
-            key.push_str(&format!("\u{1}{}\u{1}{}\u{1}{:?}", self.preference.as_str(), self.strength, self.notes));
+            key.push_str(&format!(
+                "\u{1}{}\u{1}{}\u{1}{:?}",
+                self.preference.as_str(),
+                self.strength,
+                self.notes
+            ));
         }
         key
     }
@@ -338,15 +370,26 @@ struct IndexCandidate {
 impl CandidateIndex {
     /// Reads `eval_outputs/manifest.json` (or any manifest of that shape).
     pub fn read(path: &Path) -> Result<Self, FeedbackError> {
-        let bytes = std::fs::read(path).map_err(|source| FeedbackError::Io { path: path.to_owned(), source })?;
-        let file: IndexFile = serde_json::from_slice(&bytes)
-            .map_err(|e| FeedbackError::Manifest { path: path.to_owned(), message: e.to_string() })?;
+        let bytes = std::fs::read(path).map_err(|source| FeedbackError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: IndexFile =
+            serde_json::from_slice(&bytes).map_err(|e| FeedbackError::Manifest {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         let mut index = CandidateIndex::default();
         for s in file.songs {
             let cands = s
                 .candidates
                 .into_iter()
-                .map(|c| EditRef { id: Some(c.id), path: c.path, actions: c.actions, duration_seconds: c.duration_seconds })
+                .map(|c| EditRef {
+                    id: Some(c.id),
+                    path: c.path,
+                    actions: c.actions,
+                    duration_seconds: c.duration_seconds,
+                })
                 .collect();
             index.insert(s.song_id, cands);
         }
@@ -371,7 +414,9 @@ impl CandidateIndex {
     /// The edit `edit_id` of `song_id`, or why not (an unknown song or candidate).
     pub fn resolve(&self, song_id: &str, edit_id: &str) -> Result<EditRef, String> {
         let Some(cands) = self.songs.get(song_id) else {
-            return Err(format!("song {song_id:?} is not in the candidates manifest"));
+            return Err(format!(
+                "song {song_id:?} is not in the candidates manifest"
+            ));
         };
         cands.iter().find(|c| c.id.as_deref() == Some(edit_id)).cloned().ok_or_else(|| {
             let known: Vec<&str> = cands.iter().filter_map(|c| c.id.as_deref()).collect();
@@ -408,7 +453,13 @@ mod tests {
     #[test]
     fn rfc3339_formats_known_instants() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(951_827_696_789)), "2000-02-29T12:34:56.789Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_996_800)), "2026-11-30T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(951_827_696_789)),
+            "2000-02-29T12:34:56.789Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_996_800)),
+            "2026-11-30T00:00:00.000Z"
+        );
     }
 }

@@ -46,16 +46,29 @@ pub const DEFAULT_RATER: &str = "default";
 /// Whether `e` means the disk or the quota is full.
 pub(crate) fn full_disk(e: &std::io::Error) -> bool {
     // ENOSPC = 28, EDQUOT = 122 on Linux.
-    e.kind() == ErrorKind::StorageFull || e.kind() == ErrorKind::QuotaExceeded || matches!(e.raw_os_error(), Some(28 | 122))
+    e.kind() == ErrorKind::StorageFull
+        || e.kind() == ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122))
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> FeedbackError {
     if full_disk(&source) {
-        FeedbackError::StoreFull { path: path.to_owned() }
-    } else if matches!(source.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory) {
-        FeedbackError::Unwritable { path: path.to_owned(), source }
+        FeedbackError::StoreFull {
+            path: path.to_owned(),
+        }
+    } else if matches!(
+        source.kind(),
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem | ErrorKind::NotADirectory
+    ) {
+        FeedbackError::Unwritable {
+            path: path.to_owned(),
+            source,
+        }
     } else {
-        FeedbackError::Io { path: path.to_owned(), source }
+        FeedbackError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -79,14 +92,20 @@ impl Store {
             e => e,
         })?;
         static PROBE: AtomicU64 = AtomicU64::new(0);
-        let probe = dir.join(format!(".write-probe-{}-{}", std::process::id(), PROBE.fetch_add(1, Ordering::Relaxed)));
+        let probe = dir.join(format!(
+            ".write-probe-{}-{}",
+            std::process::id(),
+            PROBE.fetch_add(1, Ordering::Relaxed)
+        ));
         match OpenOptions::new().write(true).create_new(true).open(&probe) {
             Ok(_) => {
                 let _ = std::fs::remove_file(&probe);
             }
             Err(source) => {
                 return Err(match write_error(&dir, source) {
-                    FeedbackError::Io { path, source } => FeedbackError::Unwritable { path, source },
+                    FeedbackError::Io { path, source } => {
+                        FeedbackError::Unwritable { path, source }
+                    }
                     e => e,
                 });
             }
@@ -101,7 +120,8 @@ impl Store {
 
     /// The file ratings by `rater` go to.
     pub fn file_for(&self, rater: Option<&str>) -> PathBuf {
-        self.dir.join(format!("{FILE_PREFIX}-{}{FILE_SUFFIX}", file_part(rater)))
+        self.dir
+            .join(format!("{FILE_PREFIX}-{}{FILE_SUFFIX}", file_part(rater)))
     }
 
     /// Appends `rating` to its rater's file and returns its id (a fresh UUID when the
@@ -131,7 +151,10 @@ impl Store {
         let id = rating.id.clone().unwrap_or_default();
         let mut line = Vec::with_capacity(1024);
         line.push(b'\n');
-        serde_json::to_writer(&mut line, rating).map_err(|e| FeedbackError::Io { path: path.clone(), source: e.into() })?;
+        serde_json::to_writer(&mut line, rating).map_err(|e| FeedbackError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         line.push(b'\n');
 
         let file = OpenOptions::new()
@@ -146,7 +169,9 @@ impl Store {
         let regular = meta.is_file();
         let old_len = meta.len();
         // Start on a fresh line when the last append was torn.
-        let needs_newline = regular && old_len > 0 && last_byte(&mut guard).map_err(|e| write_error(&path, e))? != b'\n';
+        let needs_newline = regular
+            && old_len > 0
+            && last_byte(&mut guard).map_err(|e| write_error(&path, e))? != b'\n';
         let bytes = if needs_newline { &line[..] } else { &line[1..] };
         if let Err(e) = guard.write_all(bytes).and_then(|()| guard.sync_data()) {
             if regular {
@@ -161,10 +186,16 @@ impl Store {
 
     /// The store's files, sorted by name.
     pub fn files(&self) -> Result<Vec<PathBuf>, FeedbackError> {
-        let rd = std::fs::read_dir(&self.dir).map_err(|source| FeedbackError::Io { path: self.dir.clone(), source })?;
+        let rd = std::fs::read_dir(&self.dir).map_err(|source| FeedbackError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
         let mut files = Vec::new();
         for entry in rd {
-            let entry = entry.map_err(|source| FeedbackError::Io { path: self.dir.clone(), source })?;
+            let entry = entry.map_err(|source| FeedbackError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with(FILE_PREFIX) && name.ends_with(FILE_SUFFIX) {
@@ -183,13 +214,23 @@ impl Store {
         let mut c = Collector::new(Mode::Lenient, None);
         for path in self.files()? {
             c.file = Some(path.clone());
-            let meta = std::fs::metadata(&path).map_err(|source| FeedbackError::Io { path: path.clone(), source })?;
+            let meta = std::fs::metadata(&path).map_err(|source| FeedbackError::Io {
+                path: path.clone(),
+                source,
+            })?;
             if !meta.is_file() {
-                let b = Bad { kind: ProblemKind::Skipped, field: None, message: "not a regular file; skipped".into() };
+                let b = Bad {
+                    kind: ProblemKind::Skipped,
+                    field: None,
+                    message: "not a regular file; skipped".into(),
+                };
                 c.problem(b, 0, None)?;
                 continue;
             }
-            let bytes = read_locked(&path).map_err(|source| FeedbackError::Io { path: path.clone(), source })?;
+            let bytes = read_locked(&path).map_err(|source| FeedbackError::Io {
+                path: path.clone(),
+                source,
+            })?;
             let mut record = 0;
             let mut lines = bytes.split(|&b| b == b'\n').peekable();
             let mut n = 0;
@@ -206,15 +247,27 @@ impl Store {
                     Err(e) if last_unterminated && e.error_len().is_none() => Err(Bad {
                         kind: ProblemKind::Torn,
                         field: None,
-                        message: "record ends early (a write cut short by a crash?); skipped".into(),
+                        message: "record ends early (a write cut short by a crash?); skipped"
+                            .into(),
                     }),
-                    Err(e) => Err(Bad { kind: ProblemKind::Invalid, field: None, message: format!("not UTF-8 text: {e}") }),
+                    Err(e) => Err(Bad {
+                        kind: ProblemKind::Invalid,
+                        field: None,
+                        message: format!("not UTF-8 text: {e}"),
+                    }),
                 };
                 let outcome = match outcome {
-                    Err(mut b) if last_unterminated && b.kind == ProblemKind::Invalid && b.field.is_none() => {
+                    Err(mut b)
+                        if last_unterminated
+                            && b.kind == ProblemKind::Invalid
+                            && b.field.is_none() =>
+                    {
                         // Unparseable and without its newline: a torn last line.
                         b.kind = ProblemKind::Torn;
-                        b.message = format!("last line has no newline and does not parse (torn by a crash?); skipped: {}", b.message);
+                        b.message = format!(
+                            "last line has no newline and does not parse (torn by a crash?); skipped: {}",
+                            b.message
+                        );
                         Err(b)
                     }
                     o => o,
@@ -242,10 +295,20 @@ fn file_part(rater: Option<&str>) -> String {
         .unwrap_or("")
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
-    if s.is_empty() || s.chars().all(|c| c == '.') { DEFAULT_RATER.to_owned() } else { s }
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        DEFAULT_RATER.to_owned()
+    } else {
+        s
+    }
 }
 
 fn last_byte(f: &mut File) -> std::io::Result<u8> {

@@ -9,22 +9,47 @@ use std::path::PathBuf;
 pub enum ModelError {
     /// The file cannot be read.
     #[error("cannot read model {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The bytes are not an ONNX model at all (random bytes, a truncated download).
     #[error("{path} is not a valid ONNX model (corrupt or truncated?): {reason}")]
     Corrupt { path: PathBuf, reason: String },
     /// A required `recut.*` metadata entry is absent.
-    #[error("{path}: metadata `{key}` is missing; this is not a Recut {expected} model (Recut models carry recut.kind, recut.features_version and recut.model_version)")]
-    MissingMetadata { path: PathBuf, key: String, expected: String },
+    #[error(
+        "{path}: metadata `{key}` is missing; this is not a Recut {expected} model (Recut models carry recut.kind, recut.features_version and recut.model_version)"
+    )]
+    MissingMetadata {
+        path: PathBuf,
+        key: String,
+        expected: String,
+    },
     /// `recut.kind` is not the kind asked for.
     #[error("{path}: expected a {expected} model but recut.kind is `{found}`")]
-    WrongKind { path: PathBuf, expected: String, found: String },
+    WrongKind {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     /// `recut.features_version` differs from the engine's.
-    #[error("{path}: model was trained on features version {found}, but this engine computes features version {expected}; retrain or export the model for version {expected}")]
-    FeaturesVersion { path: PathBuf, expected: u32, found: String },
+    #[error(
+        "{path}: model was trained on features version {found}, but this engine computes features version {expected}; retrain or export the model for version {expected}"
+    )]
+    FeaturesVersion {
+        path: PathBuf,
+        expected: u32,
+        found: String,
+    },
     /// The graph's inputs or outputs do not follow the contract (DESIGN.md "Models").
     #[error("{path}: graph {what} are [{found}], the {kind} contract needs [{expected}]")]
-    Signature { path: PathBuf, kind: String, what: &'static str, expected: String, found: String },
+    Signature {
+        path: PathBuf,
+        kind: String,
+        what: &'static str,
+        expected: String,
+        found: String,
+    },
     /// ONNX Runtime refused to build a session for the model.
     #[error("{path}: ONNX Runtime cannot load the model: {reason}")]
     Session { path: PathBuf, reason: String },
@@ -39,5 +64,8 @@ pub enum ModelError {
     Graph { graph: String, reason: String },
     /// Writing a `.onnx` file failed.
     #[error("cannot write model {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }

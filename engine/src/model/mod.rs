@@ -14,5 +14,6 @@ pub mod session;
 pub use error::ModelError;
 pub use onnx::{Dim, ElemType, GraphBuilder, Metadata, ModelKind, OnnxModelExt};
 pub use session::{
-    ActionCode, ModelInfo, N_ACTIONS, PolicyModel, PolicyOutput, Provider, RewardModel, SessionOptions, active_provider,
+    ActionCode, ModelInfo, N_ACTIONS, PolicyModel, PolicyOutput, Provider, RewardModel,
+    SessionOptions, active_provider,
 };

@@ -63,8 +63,13 @@ pub const PROVIDER_ENV: &str = "RECUT_PROVIDER";
 impl SessionOptions {
     /// Defaults, with `RECUT_PROVIDER=cpu` honoured.
     pub fn from_env() -> SessionOptions {
-        let cpu_only = std::env::var(PROVIDER_ENV).map(|v| v.eq_ignore_ascii_case("cpu")).unwrap_or(false);
-        SessionOptions { cpu_only, ..Default::default() }
+        let cpu_only = std::env::var(PROVIDER_ENV)
+            .map(|v| v.eq_ignore_ascii_case("cpu"))
+            .unwrap_or(false);
+        SessionOptions {
+            cpu_only,
+            ..Default::default()
+        }
     }
 }
 
@@ -135,23 +140,55 @@ struct Contract {
 const POLICY: Contract = Contract {
     kind: ModelKind::Policy,
     inputs: &[
-        Port { name: "features", elem: ElemType::F32, rank: 3 },
-        Port { name: "mask", elem: ElemType::F32, rank: 2 },
+        Port {
+            name: "features",
+            elem: ElemType::F32,
+            rank: 3,
+        },
+        Port {
+            name: "mask",
+            elem: ElemType::F32,
+            rank: 2,
+        },
     ],
     outputs: &[
-        Port { name: "logits", elem: ElemType::F32, rank: 3 },
-        Port { name: "value", elem: ElemType::F32, rank: 1 },
+        Port {
+            name: "logits",
+            elem: ElemType::F32,
+            rank: 3,
+        },
+        Port {
+            name: "value",
+            elem: ElemType::F32,
+            rank: 1,
+        },
     ],
 };
 
 const REWARD: Contract = Contract {
     kind: ModelKind::Reward,
     inputs: &[
-        Port { name: "features", elem: ElemType::F32, rank: 3 },
-        Port { name: "actions", elem: ElemType::I64, rank: 2 },
-        Port { name: "mask", elem: ElemType::F32, rank: 2 },
+        Port {
+            name: "features",
+            elem: ElemType::F32,
+            rank: 3,
+        },
+        Port {
+            name: "actions",
+            elem: ElemType::I64,
+            rank: 2,
+        },
+        Port {
+            name: "mask",
+            elem: ElemType::F32,
+            rank: 2,
+        },
     ],
-    outputs: &[Port { name: "score", elem: ElemType::F32, rank: 1 }],
+    outputs: &[Port {
+        name: "score",
+        elem: ElemType::F32,
+        rank: 1,
+    }],
 };
 
 /// A checked, loaded model: its session and what it is.
@@ -161,43 +198,74 @@ struct Loaded {
 }
 
 fn read_model(path: &Path) -> std::result::Result<Vec<u8>, ModelError> {
-    std::fs::read(path).map_err(|e| ModelError::Read { path: path.to_owned(), source: e })
+    std::fs::read(path).map_err(|e| ModelError::Read {
+        path: path.to_owned(),
+        source: e,
+    })
 }
 
 /// `(elem type, rank)` of a graph value, when declared as a tensor.
-fn tensor_type(v: &super::onnx::proto::ValueInfoProto) -> Option<(Option<ElemType>, Option<usize>)> {
+fn tensor_type(
+    v: &super::onnx::proto::ValueInfoProto,
+) -> Option<(Option<ElemType>, Option<usize>)> {
     match v.r#type.as_ref()?.value.as_ref()? {
-        type_proto::Value::TensorType(t) => {
-            Some((t.elem_type.and_then(ElemType::from_code), t.shape.as_ref().map(|s| s.dim.len())))
-        }
+        type_proto::Value::TensorType(t) => Some((
+            t.elem_type.and_then(ElemType::from_code),
+            t.shape.as_ref().map(|s| s.dim.len()),
+        )),
         _ => None,
     }
 }
 
 /// Checks metadata and signature of a parsed model against `contract`.
-fn check(model: &ModelProto, path: &Path, contract: &Contract) -> std::result::Result<(), ModelError> {
+fn check(
+    model: &ModelProto,
+    path: &Path,
+    contract: &Contract,
+) -> std::result::Result<(), ModelError> {
     let kind = contract.kind.as_str();
     let meta = |key: &str| {
-        model.meta(key).map(str::to_owned).ok_or_else(|| ModelError::MissingMetadata {
-            path: path.to_owned(),
-            key: key.to_owned(),
-            expected: kind.to_owned(),
-        })
+        model
+            .meta(key)
+            .map(str::to_owned)
+            .ok_or_else(|| ModelError::MissingMetadata {
+                path: path.to_owned(),
+                key: key.to_owned(),
+                expected: kind.to_owned(),
+            })
     };
     let found_kind = meta(keys::KIND)?;
     if found_kind != kind {
-        return Err(ModelError::WrongKind { path: path.to_owned(), expected: kind.to_owned(), found: found_kind });
+        return Err(ModelError::WrongKind {
+            path: path.to_owned(),
+            expected: kind.to_owned(),
+            found: found_kind,
+        });
     }
     let fv = meta(keys::FEATURES_VERSION)?;
     if fv.trim().parse::<u32>().ok() != Some(FEATURES_VERSION) {
-        return Err(ModelError::FeaturesVersion { path: path.to_owned(), expected: FEATURES_VERSION, found: fv });
+        return Err(ModelError::FeaturesVersion {
+            path: path.to_owned(),
+            expected: FEATURES_VERSION,
+            found: fv,
+        });
     }
     meta(keys::MODEL_VERSION)?;
 
-    let graph = model.graph.as_ref().ok_or_else(|| ModelError::Corrupt { path: path.to_owned(), reason: "no graph".into() })?;
-    let initializers: std::collections::HashSet<&str> =
-        graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
-    let inputs: Vec<_> = graph.input.iter().filter(|v| !initializers.contains(v.name.as_deref().unwrap_or(""))).collect();
+    let graph = model.graph.as_ref().ok_or_else(|| ModelError::Corrupt {
+        path: path.to_owned(),
+        reason: "no graph".into(),
+    })?;
+    let initializers: std::collections::HashSet<&str> = graph
+        .initializer
+        .iter()
+        .filter_map(|t| t.name.as_deref())
+        .collect();
+    let inputs: Vec<_> = graph
+        .input
+        .iter()
+        .filter(|v| !initializers.contains(v.name.as_deref().unwrap_or("")))
+        .collect();
     let names = |ports: &[Port]| ports.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
     let signature = |what: &'static str, found: Vec<&str>, ports: &[Port]| ModelError::Signature {
         path: path.to_owned(),
@@ -206,7 +274,10 @@ fn check(model: &ModelProto, path: &Path, contract: &Contract) -> std::result::R
         expected: names(ports),
         found: found.join(", "),
     };
-    let input_names: Vec<&str> = inputs.iter().map(|v| v.name.as_deref().unwrap_or("")).collect();
+    let input_names: Vec<&str> = inputs
+        .iter()
+        .map(|v| v.name.as_deref().unwrap_or(""))
+        .collect();
     let mut sorted_found = input_names.clone();
     sorted_found.sort_unstable();
     let mut sorted_expected: Vec<&str> = contract.inputs.iter().map(|p| p.name).collect();
@@ -214,13 +285,26 @@ fn check(model: &ModelProto, path: &Path, contract: &Contract) -> std::result::R
     if sorted_found != sorted_expected {
         return Err(signature("inputs", input_names, contract.inputs));
     }
-    let output_names: Vec<&str> = graph.output.iter().map(|v| v.name.as_deref().unwrap_or("")).collect();
-    if contract.outputs.iter().any(|p| !output_names.contains(&p.name)) {
+    let output_names: Vec<&str> = graph
+        .output
+        .iter()
+        .map(|v| v.name.as_deref().unwrap_or(""))
+        .collect();
+    if contract
+        .outputs
+        .iter()
+        .any(|p| !output_names.contains(&p.name))
+    {
         return Err(signature("outputs", output_names, contract.outputs));
     }
     let declared = inputs.iter().copied().chain(graph.output.iter());
     for port in contract.inputs.iter().chain(contract.outputs) {
-        let Some(v) = declared.clone().find(|v| v.name.as_deref() == Some(port.name)) else { continue };
+        let Some(v) = declared
+            .clone()
+            .find(|v| v.name.as_deref() == Some(port.name))
+        else {
+            continue;
+        };
         let (elem, rank) = tensor_type(v).unwrap_or((None, None));
         let elem_ok = elem.is_none_or(|e| e == port.elem);
         let rank_ok = rank.is_none_or(|r| r == port.rank);
@@ -248,11 +332,16 @@ fn build_session(
     path: &Path,
     opts: &SessionOptions,
 ) -> std::result::Result<(Session, Provider, Option<String>), ModelError> {
-    let session_err = |e: String| ModelError::Session { path: path.to_owned(), reason: e };
+    let session_err = |e: String| ModelError::Session {
+        path: path.to_owned(),
+        reason: e,
+    };
     let builder = || -> std::result::Result<ort::session::builder::SessionBuilder, ModelError> {
         let mut b = Session::builder(env).map_err(|e| session_err(e.to_string()))?;
         if let Some(n) = opts.intra_threads {
-            b = b.with_intra_threads(n).map_err(|e| session_err(e.to_string()))?;
+            b = b
+                .with_intra_threads(n)
+                .map_err(|e| session_err(e.to_string()))?;
         }
         Ok(b)
     };
@@ -260,7 +349,11 @@ fn build_session(
     let note;
     if opts.cpu_only {
         note = Some("CPU requested".to_owned());
-    } else if let Some(reason) = CUDA_UNAVAILABLE.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+    } else if let Some(reason) = CUDA_UNAVAILABLE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
         note = Some(reason);
     } else {
         let cuda = ort::ep::CUDA::default().build().error_on_failure();
@@ -276,7 +369,9 @@ fn build_session(
             }
         }
     }
-    let session = builder()?.commit_from_memory(bytes).map_err(|e| session_err(e.to_string()))?;
+    let session = builder()?
+        .commit_from_memory(bytes)
+        .map_err(|e| session_err(e.to_string()))?;
     Ok((session, Provider::Cpu, note))
 }
 
@@ -300,7 +395,10 @@ fn load(bytes: Vec<u8>, path: &Path, contract: &Contract, opts: &SessionOptions)
         path: path.to_owned(),
         runtime: runtime_info,
     };
-    Ok(Loaded { session: Mutex::new(session), info })
+    Ok(Loaded {
+        session: Mutex::new(session),
+        info,
+    })
 }
 
 /// Parsing with the model's path in the error.
@@ -311,22 +409,32 @@ trait DecodeChecked: Sized {
 impl DecodeChecked for ModelProto {
     fn decode_checked(bytes: &[u8], path: &Path) -> std::result::Result<Self, ModelError> {
         if bytes.is_empty() {
-            return Err(ModelError::Corrupt { path: path.to_owned(), reason: "the file is empty (0 bytes)".into() });
+            return Err(ModelError::Corrupt {
+                path: path.to_owned(),
+                reason: "the file is empty (0 bytes)".into(),
+            });
         }
         ModelProto::parse(bytes).map_err(|e| match e {
-            ModelError::Corrupt { reason, .. } => ModelError::Corrupt { path: path.to_owned(), reason },
+            ModelError::Corrupt { reason, .. } => ModelError::Corrupt {
+                path: path.to_owned(),
+                reason,
+            },
             other => other,
         })
     }
 }
 
 /// Padded `[B, T, F]` features and `[B, T]` mask for a batch of songs.
-fn pack_features(songs: &[&[[f32; FEATURE_DIM]]]) -> std::result::Result<(usize, Vec<f32>, Vec<f32>), ModelError> {
+fn pack_features(
+    songs: &[&[[f32; FEATURE_DIM]]],
+) -> std::result::Result<(usize, Vec<f32>, Vec<f32>), ModelError> {
     if songs.is_empty() {
         return Err(ModelError::Input("empty batch".into()));
     }
     if let Some(i) = songs.iter().position(|s| s.is_empty()) {
-        return Err(ModelError::Input(format!("song {i} of the batch has no beats")));
+        return Err(ModelError::Input(format!(
+            "song {i} of the batch has no beats"
+        )));
     }
     let t = songs.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut feats = vec![0f32; songs.len() * t * FEATURE_DIM];
@@ -346,7 +454,10 @@ fn tensor<T: ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 
     data: Vec<T>,
     path: &Path,
 ) -> std::result::Result<Tensor<T>, ModelError> {
-    Tensor::from_array((shape, data)).map_err(|e| ModelError::Inference { path: path.to_owned(), reason: e.to_string() })
+    Tensor::from_array((shape, data)).map_err(|e| ModelError::Inference {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Output of the policy for one song.
@@ -365,7 +476,9 @@ pub struct PolicyModel {
 
 impl std::fmt::Debug for PolicyModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyModel").field("info", &self.inner.info).finish()
+        f.debug_struct("PolicyModel")
+            .field("info", &self.inner.info)
+            .finish()
     }
 }
 
@@ -378,12 +491,16 @@ impl PolicyModel {
     /// Loads and checks `path` with explicit options.
     pub fn load_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<PolicyModel> {
         let path = path.as_ref();
-        Ok(PolicyModel { inner: load(read_model(path)?, path, &POLICY, opts)? })
+        Ok(PolicyModel {
+            inner: load(read_model(path)?, path, &POLICY, opts)?,
+        })
     }
 
     /// Loads from `.onnx` bytes (`label` stands for the path in messages).
     pub fn from_bytes(bytes: Vec<u8>, label: &str, opts: &SessionOptions) -> Result<PolicyModel> {
-        Ok(PolicyModel { inner: load(bytes, Path::new(label), &POLICY, opts)? })
+        Ok(PolicyModel {
+            inner: load(bytes, Path::new(label), &POLICY, opts)?,
+        })
     }
 
     /// What was loaded and where it runs.
@@ -403,28 +520,43 @@ impl PolicyModel {
 
     /// Logits and value for one song.
     pub fn evaluate(&self, features: &[[f32; FEATURE_DIM]]) -> Result<PolicyOutput> {
-        Ok(self.evaluate_batch(&[features])?.pop().expect("one song in, one out"))
+        Ok(self
+            .evaluate_batch(&[features])?
+            .pop()
+            .expect("one song in, one out"))
     }
 
     /// Logits and values for several songs in one run (padded to the longest, masked).
     pub fn evaluate_batch(&self, songs: &[&[[f32; FEATURE_DIM]]]) -> Result<Vec<PolicyOutput>> {
         let path = &self.inner.info.path;
-        let inference = |e: ort::Error| ModelError::Inference { path: path.clone(), reason: e.to_string() };
+        let inference = |e: ort::Error| ModelError::Inference {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
         let (t, feats, mask) = pack_features(songs)?;
         let b = songs.len();
         let features = tensor(vec![b as i64, t as i64, FEATURE_DIM as i64], feats, path)?;
         let mask = tensor(vec![b as i64, t as i64], mask, path)?;
         let mut session = self.inner.session.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = session.run(ort::inputs!["features" => features, "mask" => mask]).map_err(inference)?;
-        let (lshape, logits) = outputs["logits"].try_extract_tensor::<f32>().map_err(inference)?;
+        let outputs = session
+            .run(ort::inputs!["features" => features, "mask" => mask])
+            .map_err(inference)?;
+        let (lshape, logits) = outputs["logits"]
+            .try_extract_tensor::<f32>()
+            .map_err(inference)?;
         if **lshape != [b as i64, t as i64, N_ACTIONS as i64] {
             return Err(ModelError::Inference {
                 path: path.clone(),
-                reason: format!("logits have shape {:?}, expected [{b}, {t}, {N_ACTIONS}]", &**lshape),
+                reason: format!(
+                    "logits have shape {:?}, expected [{b}, {t}, {N_ACTIONS}]",
+                    &**lshape
+                ),
             }
             .into());
         }
-        let (vshape, values) = outputs["value"].try_extract_tensor::<f32>().map_err(inference)?;
+        let (vshape, values) = outputs["value"]
+            .try_extract_tensor::<f32>()
+            .map_err(inference)?;
         if values.len() != b {
             return Err(ModelError::Inference {
                 path: path.clone(),
@@ -484,7 +616,9 @@ pub struct RewardModel {
 
 impl std::fmt::Debug for RewardModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RewardModel").field("info", &self.inner.info).finish()
+        f.debug_struct("RewardModel")
+            .field("info", &self.inner.info)
+            .finish()
     }
 }
 
@@ -497,12 +631,16 @@ impl RewardModel {
     /// Loads and checks `path` with explicit options.
     pub fn load_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<RewardModel> {
         let path = path.as_ref();
-        Ok(RewardModel { inner: load(read_model(path)?, path, &REWARD, opts)? })
+        Ok(RewardModel {
+            inner: load(read_model(path)?, path, &REWARD, opts)?,
+        })
     }
 
     /// Loads from `.onnx` bytes (`label` stands for the path in messages).
     pub fn from_bytes(bytes: Vec<u8>, label: &str, opts: &SessionOptions) -> Result<RewardModel> {
-        Ok(RewardModel { inner: load(bytes, Path::new(label), &REWARD, opts)? })
+        Ok(RewardModel {
+            inner: load(bytes, Path::new(label), &REWARD, opts)?,
+        })
     }
 
     /// What was loaded and where it runs.
@@ -516,20 +654,42 @@ impl RewardModel {
     }
 
     /// The score of one edit (`actions`, one per beat) of one song.
-    pub fn score<A: ActionCode>(&self, features: &[[f32; FEATURE_DIM]], actions: &[A]) -> Result<f32> {
+    pub fn score<A: ActionCode>(
+        &self,
+        features: &[[f32; FEATURE_DIM]],
+        actions: &[A],
+    ) -> Result<f32> {
         Ok(self.score_batch(&[(features, actions)])?[0])
     }
 
     /// Scores of several edits in one run (padded to the longest, masked).
-    pub fn score_batch<A: ActionCode>(&self, items: &[(&[[f32; FEATURE_DIM]], &[A])]) -> Result<Vec<f32>> {
+    pub fn score_batch<A: ActionCode>(
+        &self,
+        items: &[(&[[f32; FEATURE_DIM]], &[A])],
+    ) -> Result<Vec<f32>> {
         let path = &self.inner.info.path;
-        let inference = |e: ort::Error| ModelError::Inference { path: path.clone(), reason: e.to_string() };
+        let inference = |e: ort::Error| ModelError::Inference {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
         for (i, (f, a)) in items.iter().enumerate() {
             if f.len() != a.len() {
-                return Err(ModelError::Input(format!("item {i}: {} beats of features but {} actions", f.len(), a.len())).into());
+                return Err(ModelError::Input(format!(
+                    "item {i}: {} beats of features but {} actions",
+                    f.len(),
+                    a.len()
+                ))
+                .into());
             }
-            if let Some(bad) = a.iter().map(|a| a.code()).find(|c| !(0..N_ACTIONS as i64).contains(c)) {
-                return Err(ModelError::Input(format!("item {i}: action code {bad} is not Keep (0), Cut (1) or Loop (2)")).into());
+            if let Some(bad) = a
+                .iter()
+                .map(|a| a.code())
+                .find(|c| !(0..N_ACTIONS as i64).contains(c))
+            {
+                return Err(ModelError::Input(format!(
+                    "item {i}: action code {bad} is not Keep (0), Cut (1) or Loop (2)"
+                ))
+                .into());
             }
         }
         let songs: Vec<&[[f32; FEATURE_DIM]]> = items.iter().map(|(f, _)| *f).collect();
@@ -548,7 +708,9 @@ impl RewardModel {
         let outputs = session
             .run(ort::inputs!["features" => features, "actions" => actions, "mask" => mask])
             .map_err(inference)?;
-        let (shape, scores) = outputs["score"].try_extract_tensor::<f32>().map_err(inference)?;
+        let (shape, scores) = outputs["score"]
+            .try_extract_tensor::<f32>()
+            .map_err(inference)?;
         if scores.len() != b {
             return Err(ModelError::Inference {
                 path: path.clone(),

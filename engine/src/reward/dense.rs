@@ -77,11 +77,16 @@ pub fn tempo_consistency(analysis: &Analysis, splices: &[(usize, usize)]) -> f64
     }
     let penalty: f64 = splices
         .iter()
-        .map(|&(from, to)| match (local_bpm(&analysis.beats, from, true), local_bpm(&analysis.beats, to, false)) {
-            (Some(a), Some(b)) => {
-                (((a - b).abs() - TEMPO_TOLERANCE_BPM) / (TEMPO_FULL_PENALTY_BPM - TEMPO_TOLERANCE_BPM)).clamp(0.0, 1.0)
+        .map(|&(from, to)| {
+            match (
+                local_bpm(&analysis.beats, from, true),
+                local_bpm(&analysis.beats, to, false),
+            ) {
+                (Some(a), Some(b)) => (((a - b).abs() - TEMPO_TOLERANCE_BPM)
+                    / (TEMPO_FULL_PENALTY_BPM - TEMPO_TOLERANCE_BPM))
+                    .clamp(0.0, 1.0),
+                _ => 0.0,
             }
-            _ => 0.0,
         })
         .sum();
     1.0 - penalty / splices.len() as f64
@@ -96,12 +101,22 @@ pub fn energy_flow(analysis: &Analysis, splices: &[(usize, usize)]) -> f64 {
         return 1.0;
     }
     let f = &analysis.features;
-    let db = |i: usize| f.get(i).map_or(0.0, |r| f64::from(r[RMS] * RMS_DB_PER_UNIT));
+    let db = |i: usize| {
+        f.get(i)
+            .map_or(0.0, |r| f64::from(r[RMS] * RMS_DB_PER_UNIT))
+    };
     let pairs = f.len().saturating_sub(1).max(1) as f64;
-    let reference = (f.windows(2).map(|w| f64::from((w[0][RMS] - w[1][RMS]).abs() * RMS_DB_PER_UNIT)).sum::<f64>()
+    let reference = (f
+        .windows(2)
+        .map(|w| f64::from((w[0][RMS] - w[1][RMS]).abs() * RMS_DB_PER_UNIT))
+        .sum::<f64>()
         / pairs)
         .max(ENERGY_MIN_REFERENCE_DB);
-    let mean_jump = splices.iter().map(|&(a, b)| (db(a) - db(b)).abs()).sum::<f64>() / splices.len() as f64;
+    let mean_jump = splices
+        .iter()
+        .map(|&(a, b)| (db(a) - db(b)).abs())
+        .sum::<f64>()
+        / splices.len() as f64;
     1.0 - (mean_jump / (ENERGY_WORST_RATIO * reference)).clamp(0.0, 1.0)
 }
 
@@ -127,8 +142,10 @@ pub fn phrase_completeness(analysis: &Analysis, splices: &[(usize, usize)]) -> f
     if splices.is_empty() {
         return 1.0;
     }
-    let total: f64 =
-        splices.iter().map(|&(from, to)| boundary_score(analysis, from + 1) + boundary_score(analysis, to)).sum();
+    let total: f64 = splices
+        .iter()
+        .map(|&(from, to)| boundary_score(analysis, from + 1) + boundary_score(analysis, to))
+        .sum();
     total / (2 * splices.len()) as f64
 }
 
@@ -140,7 +157,11 @@ pub fn transition_quality(analysis: &Analysis, splices: &[(usize, usize)]) -> f6
         return 1.0;
     }
     let tm = TransitionModel::new(analysis);
-    let mean = splices.iter().map(|&(a, b)| f64::from(tm.cost(a, b))).sum::<f64>() / splices.len() as f64;
+    let mean = splices
+        .iter()
+        .map(|&(a, b)| f64::from(tm.cost(a, b)))
+        .sum::<f64>()
+        / splices.len() as f64;
     1.0 - (mean / TRANSITION_WORST_COST).clamp(0.0, 1.0)
 }
 
@@ -151,5 +172,11 @@ pub fn dense_reward(analysis: &Analysis, plan: &Plan) -> DenseReward {
     let energy = energy_flow(analysis, &splices);
     let phrase = phrase_completeness(analysis, &splices);
     let transition = transition_quality(analysis, &splices);
-    DenseReward { tempo, energy, phrase, transition, total: (tempo + energy + phrase + transition) / 4.0 }
+    DenseReward {
+        tempo,
+        energy,
+        phrase,
+        transition,
+        total: (tempo + energy + phrase + transition) / 4.0,
+    }
 }

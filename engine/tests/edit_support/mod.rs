@@ -69,7 +69,9 @@ pub fn song(spec: &Spec) -> (Audio, Analysis) {
             if idx >= frames {
                 break;
             }
-            let x = amp * (-(k as f64) / (0.02 * f64::from(sr))).exp() * (2.0 * std::f64::consts::PI * freq * k as f64 / f64::from(sr)).sin();
+            let x = amp
+                * (-(k as f64) / (0.02 * f64::from(sr))).exp()
+                * (2.0 * std::f64::consts::PI * freq * k as f64 / f64::from(sr)).sin();
             for (c, ch) in channels.iter_mut().enumerate() {
                 ch[idx] += (x * if c == 0 { 1.0 } else { 0.9 }) as f32;
             }
@@ -81,10 +83,16 @@ pub fn song(spec: &Spec) -> (Audio, Analysis) {
             *s += 0.01 * ((k as f32) * 0.0031 + c as f32).sin();
         }
     }
-    let audio = Audio { sample_rate: sr, channels };
+    let audio = Audio {
+        sample_rate: sr,
+        channels,
+    };
     let n = spec.n_beats;
     let downbeats: Vec<usize> = (0..n).step_by(BPB).collect();
-    let phrases: Vec<std::ops::Range<usize>> = (0..n).step_by(PHRASE).map(|s| s..(s + PHRASE).min(n)).collect();
+    let phrases: Vec<std::ops::Range<usize>> = (0..n)
+        .step_by(PHRASE)
+        .map(|s| s..(s + PHRASE).min(n))
+        .collect();
     let n_sections = spec.sections.iter().copied().max().unwrap_or(0) + 1;
     let features: Vec<[f32; FEATURE_DIM]> = (0..n)
         .map(|i| {
@@ -93,10 +101,15 @@ pub fn song(spec: &Spec) -> (Audio, Analysis) {
             let section = spec.sections.get(p).copied().unwrap_or(p);
             // Timbre: a section signature plus a small per-beat wobble.
             for k in 0..20 {
-                row[40 + k] = ((section * 7 + k * 3) % 11) as f32 * 0.1 + 0.02 * ((i * 13 + k) % 5) as f32;
+                row[40 + k] =
+                    ((section * 7 + k * 3) % 11) as f32 * 0.1 + 0.02 * ((i * 13 + k) % 5) as f32;
             }
             for k in 0..12 {
-                row[60 + k] = if (k + section * 5) % 12 < 3 { 1.0 } else { 0.1 + 0.05 * ((i + k) % 3) as f32 };
+                row[60 + k] = if (k + section * 5) % 12 < 3 {
+                    1.0
+                } else {
+                    0.1 + 0.05 * ((i + k) % 3) as f32
+                };
             }
             row[84] = 0.5 + 0.05 * section as f32 + 0.01 * (i % 4) as f32;
             let bib = i % BPB;
@@ -114,7 +127,11 @@ pub fn song(spec: &Spec) -> (Audio, Analysis) {
             row[102] = len as f32;
             row[117] = 0.9;
             row[118] = 0.9;
-            row[122] = if n_sections > 1 { section as f32 / (n_sections - 1) as f32 } else { 0.0 };
+            row[122] = if n_sections > 1 {
+                section as f32 / (n_sections - 1) as f32
+            } else {
+                0.0
+            };
             row
         })
         .collect();
@@ -125,7 +142,10 @@ pub fn song(spec: &Spec) -> (Audio, Analysis) {
         duration_s: frames as f64 / f64::from(sr),
         tempo_bpm: spec.bpm,
         tempo_confidence: 1.0,
-        meter: Meter { beats_per_bar: BPB as u32, subdivision: 2 },
+        meter: Meter {
+            beats_per_bar: BPB as u32,
+            subdivision: 2,
+        },
         beats,
         downbeats,
         phrases,

@@ -38,8 +38,8 @@ use prost::Message;
 
 use self::proto::tensor_proto::DataType;
 use self::proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use crate::model::error::ModelError;
 
@@ -139,12 +139,22 @@ impl Metadata {
 
     /// The `metadata_props` entries, in a fixed order.
     pub fn to_props(&self) -> Vec<(String, String)> {
-        let created = if self.created.is_empty() { now_rfc3339() } else { self.created.clone() };
+        let created = if self.created.is_empty() {
+            now_rfc3339()
+        } else {
+            self.created.clone()
+        };
         let mut out = vec![
             (keys::KIND.to_owned(), self.kind.as_str().to_owned()),
-            (keys::FEATURES_VERSION.to_owned(), self.features_version.to_string()),
+            (
+                keys::FEATURES_VERSION.to_owned(),
+                self.features_version.to_string(),
+            ),
             (keys::MODEL_VERSION.to_owned(), self.model_version.clone()),
-            (keys::PARENT.to_owned(), self.parent.clone().unwrap_or_else(|| "none".into())),
+            (
+                keys::PARENT.to_owned(),
+                self.parent.clone().unwrap_or_else(|| "none".into()),
+            ),
             (keys::TRAINED_ON.to_owned(), self.trained_on.clone()),
             (keys::CREATED.to_owned(), created),
             (keys::ARCHITECTURE.to_owned(), self.architecture.clone()),
@@ -156,7 +166,10 @@ impl Metadata {
 
 /// UTC now as `YYYY-MM-DDTHH:MM:SSZ` (no date crate needed).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -168,7 +181,12 @@ pub fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// One dimension of a declared input or output.
@@ -265,35 +283,60 @@ pub mod attr {
     use super::proto::{AttributeProto, TensorProto};
 
     fn base(name: &str, ty: AttributeType) -> AttributeProto {
-        AttributeProto { name: Some(name.to_owned()), r#type: Some(ty as i32), ..Default::default() }
+        AttributeProto {
+            name: Some(name.to_owned()),
+            r#type: Some(ty as i32),
+            ..Default::default()
+        }
     }
     /// A float attribute.
     pub fn float(name: &str, v: f32) -> AttributeProto {
-        AttributeProto { f: Some(v), ..base(name, AttributeType::Float) }
+        AttributeProto {
+            f: Some(v),
+            ..base(name, AttributeType::Float)
+        }
     }
     /// An integer attribute.
     pub fn int(name: &str, v: i64) -> AttributeProto {
-        AttributeProto { i: Some(v), ..base(name, AttributeType::Int) }
+        AttributeProto {
+            i: Some(v),
+            ..base(name, AttributeType::Int)
+        }
     }
     /// A string attribute.
     pub fn string(name: &str, v: &str) -> AttributeProto {
-        AttributeProto { s: Some(v.as_bytes().to_vec()), ..base(name, AttributeType::String) }
+        AttributeProto {
+            s: Some(v.as_bytes().to_vec()),
+            ..base(name, AttributeType::String)
+        }
     }
     /// A list-of-floats attribute.
     pub fn floats(name: &str, v: &[f32]) -> AttributeProto {
-        AttributeProto { floats: v.to_vec(), ..base(name, AttributeType::Floats) }
+        AttributeProto {
+            floats: v.to_vec(),
+            ..base(name, AttributeType::Floats)
+        }
     }
     /// A list-of-integers attribute.
     pub fn ints(name: &str, v: &[i64]) -> AttributeProto {
-        AttributeProto { ints: v.to_vec(), ..base(name, AttributeType::Ints) }
+        AttributeProto {
+            ints: v.to_vec(),
+            ..base(name, AttributeType::Ints)
+        }
     }
     /// A list-of-strings attribute.
     pub fn strings(name: &str, v: &[&str]) -> AttributeProto {
-        AttributeProto { strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(), ..base(name, AttributeType::Strings) }
+        AttributeProto {
+            strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            ..base(name, AttributeType::Strings)
+        }
     }
     /// A tensor attribute (e.g. `Constant`'s `value`).
     pub fn tensor(name: &str, t: TensorProto) -> AttributeProto {
-        AttributeProto { t: Some(t), ..base(name, AttributeType::Tensor) }
+        AttributeProto {
+            t: Some(t),
+            ..base(name, AttributeType::Tensor)
+        }
     }
 }
 
@@ -335,10 +378,12 @@ fn value_info(name: &str, elem: ElemType, dims: Vec<Dim>) -> ValueInfoProto {
         name: Some(name.to_owned()),
         r#type: Some(TypeProto {
             denotation: None,
-            value: Some(self::proto::type_proto::Value::TensorType(self::proto::type_proto::Tensor {
-                elem_type: Some(elem.code()),
-                shape: Some(TensorShapeProto { dim }),
-            })),
+            value: Some(self::proto::type_proto::Value::TensorType(
+                self::proto::type_proto::Tensor {
+                    elem_type: Some(elem.code()),
+                    shape: Some(TensorShapeProto { dim }),
+                },
+            )),
         }),
         ..Default::default()
     }
@@ -359,7 +404,10 @@ pub struct GraphBuilder {
 impl GraphBuilder {
     /// An empty graph called `name`.
     pub fn new(name: &str) -> GraphBuilder {
-        GraphBuilder { name: name.to_owned(), ..Default::default() }
+        GraphBuilder {
+            name: name.to_owned(),
+            ..Default::default()
+        }
     }
 
     /// Sets the graph's doc string.
@@ -375,30 +423,64 @@ impl GraphBuilder {
     }
 
     /// Declares a graph input.
-    pub fn input<D: Into<Dim>>(&mut self, name: &str, elem: ElemType, dims: impl IntoIterator<Item = D>) -> String {
-        self.inputs.push(value_info(name, elem, dims.into_iter().map(Into::into).collect()));
+    pub fn input<D: Into<Dim>>(
+        &mut self,
+        name: &str,
+        elem: ElemType,
+        dims: impl IntoIterator<Item = D>,
+    ) -> String {
+        self.inputs.push(value_info(
+            name,
+            elem,
+            dims.into_iter().map(Into::into).collect(),
+        ));
         name.to_owned()
     }
     /// Declares an f32 graph input; `dims` mixes [`Dim::sym`] and [`Dim::fixed`].
-    pub fn input_f32<D: Into<Dim>>(&mut self, name: &str, dims: impl IntoIterator<Item = D>) -> String {
+    pub fn input_f32<D: Into<Dim>>(
+        &mut self,
+        name: &str,
+        dims: impl IntoIterator<Item = D>,
+    ) -> String {
         self.input(name, ElemType::F32, dims)
     }
     /// Declares an i64 graph input.
-    pub fn input_i64<D: Into<Dim>>(&mut self, name: &str, dims: impl IntoIterator<Item = D>) -> String {
+    pub fn input_i64<D: Into<Dim>>(
+        &mut self,
+        name: &str,
+        dims: impl IntoIterator<Item = D>,
+    ) -> String {
         self.input(name, ElemType::I64, dims)
     }
 
     /// Declares a graph output (a value some node produces, see [`Self::identity_as`]).
-    pub fn output<D: Into<Dim>>(&mut self, name: &str, elem: ElemType, dims: impl IntoIterator<Item = D>) -> &mut Self {
-        self.outputs.push(value_info(name, elem, dims.into_iter().map(Into::into).collect()));
+    pub fn output<D: Into<Dim>>(
+        &mut self,
+        name: &str,
+        elem: ElemType,
+        dims: impl IntoIterator<Item = D>,
+    ) -> &mut Self {
+        self.outputs.push(value_info(
+            name,
+            elem,
+            dims.into_iter().map(Into::into).collect(),
+        ));
         self
     }
     /// Declares an f32 graph output.
-    pub fn output_f32<D: Into<Dim>>(&mut self, name: &str, dims: impl IntoIterator<Item = D>) -> &mut Self {
+    pub fn output_f32<D: Into<Dim>>(
+        &mut self,
+        name: &str,
+        dims: impl IntoIterator<Item = D>,
+    ) -> &mut Self {
         self.output(name, ElemType::F32, dims)
     }
     /// Declares an i64 graph output.
-    pub fn output_i64<D: Into<Dim>>(&mut self, name: &str, dims: impl IntoIterator<Item = D>) -> &mut Self {
+    pub fn output_i64<D: Into<Dim>>(
+        &mut self,
+        name: &str,
+        dims: impl IntoIterator<Item = D>,
+    ) -> &mut Self {
         self.output(name, ElemType::I64, dims)
     }
 
@@ -406,14 +488,24 @@ impl GraphBuilder {
     /// hold `shape`'s element count (a programming error in the exporter).
     pub fn initializer(&mut self, name: &str, shape: &[i64], data: &[f32]) -> String {
         let n: i64 = shape.iter().product();
-        assert_eq!(n as usize, data.len(), "initializer {name}: shape {shape:?} needs {n} values, got {}", data.len());
+        assert_eq!(
+            n as usize,
+            data.len(),
+            "initializer {name}: shape {shape:?} needs {n} values, got {}",
+            data.len()
+        );
         self.initializers.push(tensor_f32(name, shape, data));
         name.to_owned()
     }
     /// Adds an i64 initializer; returns its name.
     pub fn initializer_i64(&mut self, name: &str, shape: &[i64], data: &[i64]) -> String {
         let n: i64 = shape.iter().product();
-        assert_eq!(n as usize, data.len(), "initializer {name}: shape {shape:?} needs {n} values, got {}", data.len());
+        assert_eq!(
+            n as usize,
+            data.len(),
+            "initializer {name}: shape {shape:?} needs {n} values, got {}",
+            data.len()
+        );
         self.initializers.push(tensor_i64(name, shape, data));
         name.to_owned()
     }
@@ -435,7 +527,13 @@ impl GraphBuilder {
 
     /// The general node: any op, explicit input and output names, any attributes. An empty
     /// input name marks an omitted optional input.
-    pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> &mut Self {
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<AttributeProto>,
+    ) -> &mut Self {
         let name = self.fresh(op);
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -456,8 +554,16 @@ impl GraphBuilder {
     }
 
     /// A node with `n` outputs; returns their generated names.
-    pub fn op_n(&mut self, op: &str, inputs: &[&str], n: usize, attrs: Vec<AttributeProto>) -> Vec<String> {
-        let outs: Vec<String> = (0..n).map(|_| self.fresh(&op.to_ascii_lowercase())).collect();
+    pub fn op_n(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        n: usize,
+        attrs: Vec<AttributeProto>,
+    ) -> Vec<String> {
+        let outs: Vec<String> = (0..n)
+            .map(|_| self.fresh(&op.to_ascii_lowercase()))
+            .collect();
         let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
         self.node(op, inputs, &refs, attrs);
         outs
@@ -500,8 +606,18 @@ impl GraphBuilder {
         }
     }
     /// `Gemm`: `alpha * A' @ B' + beta * C` on 2-D operands.
-    pub fn gemm(&mut self, a: &str, b: &str, c: Option<&str>, trans_a: bool, trans_b: bool) -> String {
-        let attrs = vec![attr::int("transA", trans_a as i64), attr::int("transB", trans_b as i64)];
+    pub fn gemm(
+        &mut self,
+        a: &str,
+        b: &str,
+        c: Option<&str>,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> String {
+        let attrs = vec![
+            attr::int("transA", trans_a as i64),
+            attr::int("transB", trans_b as i64),
+        ];
         match c {
             Some(c) => self.op("Gemm", &[a, b, c], attrs),
             None => self.op("Gemm", &[a, b], attrs),
@@ -549,15 +665,33 @@ impl GraphBuilder {
     /// `ReduceSum` over `axes` (axes are an input since opset 13).
     pub fn reduce_sum(&mut self, x: &str, axes: &[i64], keepdims: bool) -> String {
         let axes = self.const_i64(axes);
-        self.op("ReduceSum", &[x, &axes], vec![attr::int("keepdims", keepdims as i64)])
+        self.op(
+            "ReduceSum",
+            &[x, &axes],
+            vec![attr::int("keepdims", keepdims as i64)],
+        )
     }
     /// `ReduceMean` over `axes` (an attribute up to opset 17).
     pub fn reduce_mean(&mut self, x: &str, axes: &[i64], keepdims: bool) -> String {
-        self.op("ReduceMean", &[x], vec![attr::ints("axes", axes), attr::int("keepdims", keepdims as i64)])
+        self.op(
+            "ReduceMean",
+            &[x],
+            vec![
+                attr::ints("axes", axes),
+                attr::int("keepdims", keepdims as i64),
+            ],
+        )
     }
     /// `ReduceMax` over `axes` (an attribute up to opset 17).
     pub fn reduce_max(&mut self, x: &str, axes: &[i64], keepdims: bool) -> String {
-        self.op("ReduceMax", &[x], vec![attr::ints("axes", axes), attr::int("keepdims", keepdims as i64)])
+        self.op(
+            "ReduceMax",
+            &[x],
+            vec![
+                attr::ints("axes", axes),
+                attr::int("keepdims", keepdims as i64),
+            ],
+        )
     }
     /// `min(max(x, lo), hi)` with constant bounds.
     pub fn clip(&mut self, x: &str, lo: f32, hi: f32) -> String {
@@ -601,7 +735,14 @@ impl GraphBuilder {
         self.op("Transpose", &[x], vec![attr::ints("perm", perm)])
     }
     /// `LayerNormalization` over the axes from `axis` on (opset 17).
-    pub fn layer_norm(&mut self, x: &str, scale: &str, bias: Option<&str>, axis: i64, epsilon: f32) -> String {
+    pub fn layer_norm(
+        &mut self,
+        x: &str,
+        scale: &str,
+        bias: Option<&str>,
+        axis: i64,
+        epsilon: f32,
+    ) -> String {
         let attrs = vec![attr::int("axis", axis), attr::float("epsilon", epsilon)];
         match bias {
             Some(b) => self.op("LayerNormalization", &[x, scale, b], attrs),
@@ -638,30 +779,50 @@ impl GraphBuilder {
 
     /// [`Self::finish`] with raw `metadata_props` (tests write deliberately wrong ones).
     pub fn finish_with_props(self, props: Vec<(String, String)>) -> Result<ModelProto, ModelError> {
-        let bad = |m: String| ModelError::Graph { graph: self.name.clone(), reason: m };
+        let bad = |m: String| ModelError::Graph {
+            graph: self.name.clone(),
+            reason: m,
+        };
         let mut defined: HashSet<String> = HashSet::new();
-        for v in self.inputs.iter().map(|v| v.name.clone().unwrap_or_default()).chain(self.initializers.iter().map(|t| t.name.clone().unwrap_or_default())) {
+        for v in self
+            .inputs
+            .iter()
+            .map(|v| v.name.clone().unwrap_or_default())
+            .chain(
+                self.initializers
+                    .iter()
+                    .map(|t| t.name.clone().unwrap_or_default()),
+            )
+        {
             if !defined.insert(v.clone()) {
-                return Err(bad(format!("value `{v}` is declared twice (as input or initializer)")));
+                return Err(bad(format!(
+                    "value `{v}` is declared twice (as input or initializer)"
+                )));
             }
         }
         for n in &self.nodes {
             let op = n.op_type.as_deref().unwrap_or("?");
             for i in n.input.iter().filter(|i| !i.is_empty()) {
                 if !defined.contains(i) {
-                    return Err(bad(format!("{op} node reads `{i}`, which no input, initializer or earlier node defines")));
+                    return Err(bad(format!(
+                        "{op} node reads `{i}`, which no input, initializer or earlier node defines"
+                    )));
                 }
             }
             for o in &n.output {
                 if !defined.insert(o.clone()) {
-                    return Err(bad(format!("{op} node writes `{o}`, which is already defined")));
+                    return Err(bad(format!(
+                        "{op} node writes `{o}`, which is already defined"
+                    )));
                 }
             }
         }
         for o in &self.outputs {
             let name = o.name.as_deref().unwrap_or_default();
             if !defined.contains(name) {
-                return Err(bad(format!("output `{name}` is declared but nothing produces it")));
+                return Err(bad(format!(
+                    "output `{name}` is declared but nothing produces it"
+                )));
             }
         }
         if self.outputs.is_empty() {
@@ -678,13 +839,19 @@ impl GraphBuilder {
         };
         Ok(ModelProto {
             ir_version: Some(IR_VERSION),
-            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(OPSET),
+            }],
             producer_name: Some("recut".into()),
             producer_version: Some(env!("CARGO_PKG_VERSION").into()),
             graph: Some(graph),
             metadata_props: props
                 .into_iter()
-                .map(|(k, v)| StringStringEntryProto { key: Some(k), value: Some(v) })
+                .map(|(k, v)| StringStringEntryProto {
+                    key: Some(k),
+                    value: Some(v),
+                })
                 .collect(),
             ..Default::default()
         })
@@ -712,7 +879,10 @@ impl OnnxModelExt for ModelProto {
     }
 
     fn write(&self, path: &Path) -> Result<(), ModelError> {
-        let io = |e: std::io::Error| ModelError::Write { path: path.to_owned(), source: e };
+        let io = |e: std::io::Error| ModelError::Write {
+            path: path.to_owned(),
+            source: e,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -727,23 +897,35 @@ impl OnnxModelExt for ModelProto {
     }
 
     fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
-        let m = <ModelProto as Message>::decode(bytes)
-            .map_err(|e| ModelError::Corrupt { path: "<bytes>".into(), reason: format!("not an ONNX protobuf: {e}") })?;
+        let m = <ModelProto as Message>::decode(bytes).map_err(|e| ModelError::Corrupt {
+            path: "<bytes>".into(),
+            reason: format!("not an ONNX protobuf: {e}"),
+        })?;
         if m.graph.is_none() || m.ir_version.is_none() {
             return Err(ModelError::Corrupt {
                 path: "<bytes>".into(),
-                reason: "parses as protobuf but has no graph or IR version, so it is not an ONNX model".into(),
+                reason:
+                    "parses as protobuf but has no graph or IR version, so it is not an ONNX model"
+                        .into(),
             });
         }
         Ok(m)
     }
 
     fn meta(&self, key: &str) -> Option<&str> {
-        self.metadata_props.iter().rev().find(|p| p.key.as_deref() == Some(key)).and_then(|p| p.value.as_deref())
+        self.metadata_props
+            .iter()
+            .rev()
+            .find(|p| p.key.as_deref() == Some(key))
+            .and_then(|p| p.value.as_deref())
     }
 
     fn set_meta(&mut self, key: &str, value: &str) {
-        self.metadata_props.retain(|p| p.key.as_deref() != Some(key));
-        self.metadata_props.push(StringStringEntryProto { key: Some(key.into()), value: Some(value.into()) });
+        self.metadata_props
+            .retain(|p| p.key.as_deref() != Some(key));
+        self.metadata_props.push(StringStringEntryProto {
+            key: Some(key.into()),
+            value: Some(value.into()),
+        });
     }
 }
