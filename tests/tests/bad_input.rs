@@ -245,7 +245,7 @@ fn ac3_wav(dir: &Path) -> PathBuf {
     path
 }
 
-// Measured: Error::UnsupportedFormat { reason: "unsupported feature: wav: unsupported wave format" }.
+// Measured: Error::UnsupportedCodec { reason: "WAV format tag 0x0092 has no decoder (wav: unsupported wave format)" }.
 #[test]
 fn wav_with_unknown_format_tag_is_refused_naming_the_file() {
     let dir = tmp();
@@ -264,11 +264,11 @@ fn wav_with_unknown_format_tag_is_refused_naming_the_file() {
 }
 
 #[test]
-#[ignore = "engine: a WAV with an unknown format tag (0x0092) gives Error::UnsupportedFormat (symphonia's wav reader refuses it at probe time), not UnsupportedCodec"]
 fn wav_with_unknown_format_tag_is_unsupported_codec() {
     let dir = tmp();
     let e = decode_err(&ac3_wav(dir.path()));
     assert!(matches!(e, Error::UnsupportedCodec { .. }), "{e:?}");
+    assert!(e.to_string().contains("0x0092"), "{e}");
 }
 
 #[test]

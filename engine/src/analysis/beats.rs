@@ -155,6 +155,67 @@ pub fn fix_swing(beats: &[usize], bass_onset: &[f32], onset: &[f32]) -> Vec<usiz
     }
 }
 
+/// Mid-beat to beat onset ratio under which a level's midpoints count as its subdivisions
+/// (weaker than its beats): the grid at half the tempo is then the tactus if it is not too slow.
+const SUBDIVISION_RATIO: f64 = 0.65;
+/// Mid-beat to beat onset ratio from which the midpoints are as strong as the beats: the
+/// grid is then taken at twice the tempo (an even pulse is tapped at its faster level).
+const EVEN_PULSE_RATIO: f64 = 0.75;
+/// Slowest tactus, in BPM, that the level choice moves down to.
+pub const MIN_TACTUS_BPM: f64 = 70.0;
+
+/// Median tempo of a grid, BPM.
+fn grid_bpm(beats: &[usize], frame_rate: f64) -> f64 {
+    let mut d: Vec<usize> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+    if d.is_empty() {
+        return 0.0;
+    }
+    d.sort_unstable();
+    60.0 * frame_rate / d[d.len() / 2].max(1) as f64
+}
+
+/// Onset strength midway between the beats relative to that on the beats.
+fn mid_ratio(onset: &[f32], beats: &[usize]) -> f64 {
+    if beats.len() < 2 {
+        return 1.0;
+    }
+    let on = grid_strength(onset, &beats[..beats.len() - 1]);
+    grid_strength(onset, &shifted(beats, 1, 2)) / on.max(1e-9)
+}
+
+/// Picks the metrical level of the tactus among half, same and double the tracked tempo.
+///
+/// The tactus is the slowest level whose off-beats are clearly weaker than its beats: at the
+/// level below it the "off-beats" are real beats (a backbeat snare, the next quarter note)
+/// and as strong as the beats. So the grid is halved when one of its two half-tempo phases
+/// has weak midpoints (ratio under [`SUBDIVISION_RATIO`]) and the result is not slower than
+/// [`MIN_TACTUS_BPM`]; it is doubled when its own midpoints are as strong as its beats (an
+/// even pulse, ratio from [`EVEN_PULSE_RATIO`]) and the result is not faster than
+/// [`MAX_BEAT_BPM`]. The decision is scale-free, unlike a tempo prior: a drum pattern gets
+/// the same reading at 70 and at 175 BPM.
+pub fn choose_level(beats: &[usize], onset: &[f32], frame_rate: f64) -> Vec<usize> {
+    if beats.len() < 8 {
+        return beats.to_vec();
+    }
+    let bpm = grid_bpm(beats, frame_rate);
+    let even: Vec<usize> = beats.iter().copied().step_by(2).collect();
+    let odd: Vec<usize> = beats.iter().copied().skip(1).step_by(2).collect();
+    let (r_even, r_odd) = (mid_ratio(onset, &even), mid_ratio(onset, &odd));
+    if bpm / 2.0 >= MIN_TACTUS_BPM && r_even.min(r_odd) < SUBDIVISION_RATIO {
+        return if r_even <= r_odd { even } else { odd };
+    }
+    if mid_ratio(onset, beats) >= EVEN_PULSE_RATIO && bpm * 2.0 <= MAX_BEAT_BPM {
+        let mut out = Vec::with_capacity(beats.len() * 2);
+        for w in beats.windows(2) {
+            out.push(w[0]);
+            out.push((w[0] + w[1]) / 2);
+        }
+        out.extend(beats.last());
+        return out;
+    }
+    beats.to_vec()
+}
+
 /// Fastest beat a listener taps, in BPM: a grid faster than this (after local tempo
 /// drift took it there) follows the subdivision and is halved.
 pub const MAX_BEAT_BPM: f64 = 185.0;

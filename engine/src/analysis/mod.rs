@@ -180,6 +180,7 @@ impl Analyzer {
         let raw = beats::track(&observation, &tempo.local_period);
         let bass_onset = onset::onset_strength_bands(&spectra, 0..spectra.n_bass_bands);
         let raw = beats::fix_offbeat(&raw, &bass_onset, &observation);
+        let raw = beats::choose_level(&raw, &observation, frame_rate);
         let raw = beats::halve_if_too_fast(&raw, frame_rate, &bass_onset, &observation);
         let raw = beats::fix_swing(&raw, &bass_onset, &observation);
         let floor = 10f32.powf(EDGE_SILENCE_DBFS / 20.0);

@@ -51,6 +51,17 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
                     reason: format!("ends inside its header ({io})"),
                 }
             }
+            SymError::Unsupported(what) => match wav_format_tag(path) {
+                // A well-formed WAV whose codec symphonia lacks: say so, with the tag.
+                Some(tag) if !WAV_DECODABLE_TAGS.contains(&tag) => Error::UnsupportedCodec {
+                    path: path.to_owned(),
+                    reason: format!("WAV format tag {tag:#06x} has no decoder ({what})"),
+                },
+                _ => Error::UnsupportedFormat {
+                    path: path.to_owned(),
+                    reason: format!("unsupported feature: {what}"),
+                },
+            },
             other => Error::UnsupportedFormat {
                 path: path.to_owned(),
                 reason: other.to_string(),
@@ -198,4 +209,41 @@ pub fn decode_file(path: &Path) -> Result<Audio> {
         sample_rate,
         channels,
     })
+}
+
+/// WAV format tags symphonia decodes: PCM, IEEE float, A-law, µ-law, and the extensible
+/// header (whose sub-format it checks itself).
+const WAV_DECODABLE_TAGS: [u16; 5] = [0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE];
+/// Bytes of a file's head searched for the WAV `fmt ` chunk.
+const WAV_HEADER_SCAN_BYTES: u64 = 4096;
+
+/// The format tag of a RIFF/WAVE file's `fmt ` chunk, if `path` is one (None otherwise, or
+/// when the chunk is not within the first [`WAV_HEADER_SCAN_BYTES`]).
+fn wav_format_tag(path: &Path) -> Option<u16> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(WAV_HEADER_SCAN_BYTES)
+        .read_to_end(&mut head)
+        .ok()?;
+    if head.get(0..4)? != b"RIFF" || head.get(8..12)? != b"WAVE" {
+        return None;
+    }
+    let mut at = 12usize;
+    while at + 8 <= head.len() {
+        let id = &head[at..at + 4];
+        let size = u32::from_le_bytes(head[at + 4..at + 8].try_into().ok()?) as usize;
+        if id == b"fmt " {
+            return Some(u16::from_le_bytes(
+                head.get(at + 8..at + 10)?.try_into().ok()?,
+            ));
+        }
+        // Chunks are padded to an even length.
+        at = at
+            .checked_add(8)?
+            .checked_add(size)?
+            .checked_add(size & 1)?;
+    }
+    None
 }
