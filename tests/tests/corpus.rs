@@ -108,3 +108,43 @@ fn corpus_accuracy_floors() {
         scores.len()
     );
 }
+
+/// Tempo of the annotation, BPM (median beat interval).
+fn annotated_bpm(path: &std::path::Path) -> f64 {
+    let beats = read_times(&path.with_extension("beats"));
+    let mut d: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+    d.sort_by(f64::total_cmp);
+    60.0 / d[d.len() / 2]
+}
+
+/// Excerpts the tracker once read at a wrong metrical level, with the failure they showed:
+/// each must now be tracked at its annotated tempo (±4 %) with beat F ≥ 0.6.
+/// Measured: coconut_run2 178.2 BPM (F 0.80), 5432gone 120.2 (F 0.99), moo 120.2 (F 1.00),
+/// mozart_k155 71.8 (F 0.98), run_for_your_life 172.3 (F 0.99).
+#[test]
+fn metrical_level_of_known_hard_excerpts() {
+    let dev = ensure_corpus().join("dev");
+    let cases = [
+        ("midi_openmsx__coconut_run2", "3:2 (tracked at 120 BPM)"),
+        ("midi_openmsx__5432gone_redfarn", "on the swung off-beat"),
+        ("midi_openmsx__moo_redfarn", "on the swung off-beat"),
+        ("midi_m21__mozart_k155_andante", "double tempo"),
+        ("midi_openmsx__run_for_your_life", "half tempo"),
+    ];
+    for (name, old_failure) in cases {
+        let path = dev.join(format!("{name}.flac"));
+        let (a, _) = analyze_file(&path, &Corrections::default(), None, &mut |_| {})
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let truth = annotated_bpm(&path);
+        let f = beat_f_measure(&a.beats, &read_times(&path.with_extension("beats")));
+        println!(
+            "{name}: {:.1} BPM (annotated {truth:.1}), F {f:.3}",
+            a.tempo_bpm
+        );
+        assert!(
+            (a.tempo_bpm / truth - 1.0).abs() < 0.04 && f >= 0.6,
+            "{name}: {:.1} BPM vs annotated {truth:.1}, F {f:.3} (it used to fail: {old_failure})",
+            a.tempo_bpm
+        );
+    }
+}

@@ -155,6 +155,24 @@ pub fn fix_swing(beats: &[usize], bass_onset: &[f32], onset: &[f32]) -> Vec<usiz
     }
 }
 
+/// Factor by which a grid at 3:2 or 2:3 of the tracked tempo must out-score the tracked grid
+/// (see [`metrical_fit`]) to replace it.
+pub const TRIPLE_RELATION_MARGIN: f64 = 2.0;
+
+/// How well a grid explains the onsets as beats with a binary subdivision: onset strength
+/// on the beats plus at the half beats, minus the weaker of the two third-beat points.
+///
+/// A grid at 3:2 of the true tempo puts true beats on alternate thirds of its own beats, so
+/// both thirds carry strong onsets and its half beats none; the true grid has them on its
+/// beats and halves. Swing (a strong note on one third only) is not penalised.
+pub fn metrical_fit(onset: &[f32], beats: &[usize]) -> f64 {
+    if beats.len() < 2 {
+        return 0.0;
+    }
+    let at = |num, den| grid_strength(onset, &shifted(beats, num, den));
+    grid_strength(onset, &beats[..beats.len() - 1]) + at(1, 2) - at(1, 3).min(at(2, 3))
+}
+
 /// Mid-beat to beat onset ratio under which a level's midpoints count as its subdivisions
 /// (weaker than its beats): the grid at half the tempo is then the tactus if it is not too slow.
 const SUBDIVISION_RATIO: f64 = 0.65;

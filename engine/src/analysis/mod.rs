@@ -178,6 +178,7 @@ impl Analyzer {
         }
         let tempo = tempogram.tempo();
         let raw = beats::track(&observation, &tempo.local_period);
+        let raw = best_of_triple_relations(raw, &observation, &tempogram, tempo.period_frames);
         let bass_onset = onset::onset_strength_bands(&spectra, 0..spectra.n_bass_bands);
         let raw = beats::fix_offbeat(&raw, &bass_onset, &observation);
         let raw = beats::choose_level(&raw, &observation, frame_rate);
@@ -344,6 +345,43 @@ impl Analyzer {
             .collect()
     }
 }
+
+/// The tracked grid, or the grid tracked at 2:3 or 3:2 of its tempo when that one fits the
+/// onsets [`beats::TRIPLE_RELATION_MARGIN`] times better ([`beats::metrical_fit`]) with beats
+/// at least as strong: the autocorrelation cannot tell a tempo from its 3:2 relative when the
+/// music has triplets or dotted rhythms; the grid's subdivision can. The beat-strength
+/// condition keeps compound meter (6/8), whose dotted-quarter grid also has strong thirds,
+/// on its accented beats.
+fn best_of_triple_relations(
+    tracked: Vec<usize>,
+    observation: &[f32],
+    tempogram: &tempo::Tempogram,
+    period: f64,
+) -> Vec<usize> {
+    let base_fit = beats::metrical_fit(observation, &tracked);
+    let base_beat = beats::grid_strength(observation, &tracked);
+    let base_interval = median_interval(&tracked);
+    let mut best = (tracked, base_fit);
+    for factor in [2.0 / 3.0, 1.5] {
+        let grid = beats::track(observation, &tempogram.local_periods(period * factor));
+        // The tracker may have settled on an octave of the base instead: not a 3:2 relative.
+        let ratio = median_interval(&grid) / base_interval.max(1.0);
+        if (ratio / factor - 1.0).abs() > TRIPLE_RATIO_TOLERANCE {
+            continue;
+        }
+        let fit = beats::metrical_fit(observation, &grid);
+        if fit > beats::TRIPLE_RELATION_MARGIN * base_fit
+            && beats::grid_strength(observation, &grid) >= base_beat
+            && fit > best.1
+        {
+            best = (grid, fit);
+        }
+    }
+    best.0
+}
+
+/// Relative tolerance on a 3:2 candidate's tempo ratio to the tracked grid.
+const TRIPLE_RATIO_TOLERANCE: f64 = 0.08;
 
 /// A beat midway between every two.
 fn doubled(frames: &[usize]) -> Vec<usize> {
