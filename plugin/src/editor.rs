@@ -168,15 +168,29 @@ impl RecutApp {
                 self.shared.send(Command::LoadFile(p));
             }
         });
-        let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
-            i.raw
+        // Drag and drop: files egui reports hovering over or dropped on the window. Inside
+        // a DAW on Linux none arrive today: baseview 0.4 receives XDND drops and sends
+        // `MouseEvent::DragDropped`, but egui-baseview 0.9 (under nice-plug-egui 0.6) does
+        // not forward drag events to egui's `RawInput`. The path field always works; this
+        // starts working as soon as the integration forwards drops.
+        let (hovering, dropped) = ui.ctx().input(|i| {
+            let hovering = i.raw.hovered_files.first().map(|f| {
+                f.path
+                    .as_ref()
+                    .map_or_else(|| "the file".to_owned(), |p| p.display().to_string())
+            });
+            let dropped = i
+                .raw
                 .dropped_files
                 .iter()
                 .map(|f| f.path().to_path_buf())
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
+                .find(|p| !p.as_os_str().is_empty());
+            (hovering, dropped)
         });
-        if let Some(p) = dropped.into_iter().next() {
+        if let Some(name) = hovering {
+            ui.label(format!("Drop to load {name}"));
+        }
+        if let Some(p) = dropped {
             self.path_text = p.display().to_string();
             self.shared
                 .status

@@ -12,6 +12,7 @@ pub mod editor;
 pub mod params;
 pub mod playback;
 pub mod shared;
+pub mod shipped;
 pub mod status;
 pub mod worker;
 
@@ -51,6 +52,10 @@ pub struct Realtime {
     handoff: bool,
     to_worker: rtrb::Producer<Captured>,
     from_worker: rtrb::Consumer<ToAudio>,
+    /// The host position last reported (samples) and the frames processed since that
+    /// report, so the sub-blocks of one host buffer follow on from each other.
+    last_report: Option<i64>,
+    since_report: usize,
 }
 
 impl Realtime {
@@ -67,7 +72,24 @@ impl Realtime {
             handoff: false,
             to_worker,
             from_worker,
+            last_report: None,
+            since_report: 0,
         }
+    }
+
+    /// The host position of this block's first frame. With sample-accurate automation the
+    /// wrapper splits a host buffer at parameter changes, and some hosts' transport (CLAP
+    /// without a tempo) then reports the buffer's start for every piece: a report equal to
+    /// the previous one while playing means "the same buffer, `since_report` frames on".
+    fn block_position(&mut self, info: &BlockInfo) -> Option<i64> {
+        let reported = info.host_pos.filter(|_| info.host_playing);
+        if reported.is_some() && self.last_report == reported {
+            return reported.map(|p| p + self.since_report as i64);
+        }
+        // Stopped, or a new host buffer: start counting from this report.
+        self.last_report = reported;
+        self.since_report = 0;
+        info.host_pos
     }
 
     /// Installs a capture buffer (outside `process()`); one still with the worker is discarded there.
@@ -81,7 +103,14 @@ impl Realtime {
     }
 
     /// One block, in place in `io` (input in, output out). Never allocates or blocks.
+    /// A block may be a piece of a host buffer split at a parameter change (sample-accurate
+    /// A/B switching): `info.host_pos` is corrected by [`Realtime::block_position`].
     pub fn process_block(&mut self, io: &mut [&mut [f32]], info: BlockInfo, shared: &Shared) {
+        let info = BlockInfo {
+            host_pos: self.block_position(&info),
+            ..info
+        };
+        self.since_report += io.iter().map(|c| c.len()).min().unwrap_or(0);
         while let Ok(msg) = self.from_worker.pop() {
             match msg {
                 ToAudio::Play(p) => drop(self.player.set_playable(p)), // never the last reference
@@ -257,7 +286,9 @@ impl Plugin for Recut {
         },
     ];
 
-    const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+    /// The wrapper splits blocks at parameter changes, so an A/B switch starts its
+    /// crossfade on the exact sample the host scheduled it.
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
     type Editor = editor::RecutEditor;
     type SysExMessage = ();
@@ -359,6 +390,33 @@ mod tests {
         let layout = &Recut::AUDIO_IO_LAYOUTS[0];
         assert_eq!(layout.main_input_channels, NonZeroU32::new(2));
         assert_eq!(layout.main_output_channels, NonZeroU32::new(2));
+    }
+
+    /// A host buffer split at a parameter change reports its start for every piece (CLAP
+    /// without a tempo): the pieces follow on; a stop, a restart or a new buffer resets.
+    #[test]
+    fn split_blocks_continue_the_host_position() {
+        let (cap_tx, _cap_rx) = rtrb::RingBuffer::new(RING);
+        let (_play_tx, play_rx) = rtrb::RingBuffer::new(RING);
+        let mut rt = Realtime::new(48_000.0, cap_tx, play_rx);
+        let info = |playing, pos| BlockInfo {
+            host_playing: playing,
+            host_pos: Some(pos),
+            capture: false,
+            audition: Audition::Original,
+        };
+        let mut step = |i: BlockInfo, frames: usize| {
+            let p = rt.block_position(&i);
+            rt.since_report += frames;
+            p
+        };
+        assert_eq!(step(info(true, 1000), 100), Some(1000));
+        assert_eq!(step(info(true, 1000), 412), Some(1100));
+        assert_eq!(step(info(true, 1512), 512), Some(1512));
+        assert_eq!(step(info(false, 2024), 512), Some(2024));
+        // Stopped blocks do not count: play from 2024 again starts at 2024.
+        assert_eq!(step(info(true, 2024), 512), Some(2024));
+        assert_eq!(step(info(true, 0), 512), Some(0));
     }
 
     #[test]

@@ -164,6 +164,9 @@ pub struct Session {
     pub corrections: recut_engine::Corrections,
     /// The candidates shown.
     pub candidates: Vec<StoredCandidate>,
+    /// What made the candidates: the policy's version, provider and where the model and
+    /// ONNX Runtime came from, or "baseline policy: <why>" (the status line's note).
+    pub policy: String,
     /// Candidate indices picked as A and B.
     pub pick_a: usize,
     pub pick_b: usize,
@@ -190,6 +193,7 @@ impl Default for Session {
             host_offset: 0,
             corrections: Default::default(),
             candidates: Vec::new(),
+            policy: String::new(),
             pick_a: 0,
             pick_b: 1,
             keep_intro: true,

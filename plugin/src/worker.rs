@@ -21,7 +21,7 @@ use recut_engine::audio::{WavFormat, decode_file, write_wav};
 use recut_engine::candidates::{
     BaselinePolicy, CandidateOptions, Policy, Target, decode_candidates,
 };
-use recut_engine::edit::{Action, Constraints, Crossfade, Plan, render};
+use recut_engine::edit::{Action, Constraints, Crossfade, EditError, Plan, render};
 use recut_engine::feedback::{EditRef, Preference, Rating, Side, Store, TieKind};
 use recut_engine::{Audio, Corrections, PolicyModel};
 
@@ -29,6 +29,7 @@ use crate::capture::CaptureBuffer;
 use crate::params::{RecutParams, Session, StoredCandidate, data_dir};
 use crate::playback::Playable;
 use crate::shared::Shared;
+use crate::shipped;
 
 /// Temperatures of a candidate set, the first `n` used.
 pub const TEMPERATURES: [f64; 8] = [0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5];
@@ -145,9 +146,12 @@ pub struct Worker {
     sent: Vec<Arc<Playable>>,
     generation: u64,
     song: Option<Song>,
-    policy: Option<Result<PolicyModel, String>>,
+    /// The shipped policy and its status note, or why it did not load (tried once).
+    policy: Option<Result<(PolicyModel, String), String>>,
     ratings: usize,
     last_ready_s: Option<f64>,
+    /// Why the candidates are not at the target length (a target the song cannot reach).
+    length_note: Option<String>,
 }
 
 /// The candidates of a song: what is persisted, the plan, and its dense reward.
@@ -176,6 +180,7 @@ impl Worker {
             policy: None,
             ratings: 0,
             last_ready_s: None,
+            length_note: None,
         }
     }
 
@@ -239,8 +244,13 @@ impl Worker {
         let s = started.elapsed().as_secs_f64();
         self.last_ready_s = Some(s);
         let n = self.song.as_ref().map_or(0, |s| s.candidates.len());
+        let note = self
+            .length_note
+            .as_deref()
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default();
         format!(
-            "{n} candidates ready in {s:.2} s ({})",
+            "{n} candidates ready in {s:.2} s ({}){note}",
             self.shared.status.policy()
         )
     }
@@ -421,9 +431,12 @@ impl Worker {
         }
         song.candidates = out;
         song.policy_version = "restored".into();
-        self.shared
-            .status
-            .set_policy("candidates restored from the project");
+        let made_by = self.session().policy;
+        self.shared.status.set_policy(if made_by.is_empty() {
+            "candidates restored from the project".to_owned()
+        } else {
+            format!("candidates restored from the project (made by {made_by})")
+        });
         true
     }
 
@@ -438,51 +451,35 @@ impl Worker {
         self.new_candidates_with(true)
     }
 
-    /// The policy's logits: the shipped ONNX policy when it loads, else the baseline (the
-    /// status says why).
+    /// The policy's logits: the shipped ONNX policy when it loads (found as
+    /// [`crate::shipped`] describes), else the baseline; the status says which, and why.
     fn logits(&mut self, analysis: &Analysis) -> (Vec<[f32; 3]>, String) {
-        let policy = self.policy.get_or_insert_with(|| {
-            let path = policy_path();
-            if !path.is_file() {
-                return Err(format!("no model at {}", path.display()));
-            }
-            PolicyModel::load(&path).map_err(|e| e.to_string())
-        });
-        match policy {
-            Ok(m) => match m.logits_for(analysis) {
-                Ok(l) => {
-                    let v = m.info().model_version.clone();
-                    self.shared
-                        .status
-                        .set_policy(format!("policy {v} on {:?}", m.active_provider()));
-                    (l, v)
-                }
-                Err(e) => {
-                    self.shared
-                        .status
-                        .set_policy(format!("baseline policy: {e}"));
-                    (
-                        BaselinePolicy.logits(analysis).unwrap_or_default(),
-                        "baseline".into(),
-                    )
-                }
-            },
-            Err(e) => {
-                self.shared
-                    .status
-                    .set_policy(format!("baseline policy: {e}"));
-                (
+        let policy = self.policy.get_or_insert_with(shipped::load_policy);
+        let (logits, version, note) = match policy {
+            Ok((m, note)) => match m.logits_for(analysis) {
+                Ok(l) => (l, m.info().model_version.clone(), note.clone()),
+                Err(e) => (
                     BaselinePolicy.logits(analysis).unwrap_or_default(),
                     "baseline".into(),
-                )
-            }
-        }
+                    format!("baseline policy: {e}"),
+                ),
+            },
+            Err(e) => (
+                BaselinePolicy.logits(analysis).unwrap_or_default(),
+                "baseline".into(),
+                format!("baseline policy: {e}"),
+            ),
+        };
+        self.shared.status.set_policy(note.clone());
+        self.update_session(|s| s.policy = note);
+        (logits, version)
     }
 
     fn new_candidates_with(&mut self, next_seed: bool) -> Res<()> {
         let Some(song) = self.song.take() else {
             return Err("load or capture a song first".into());
         };
+        let fresh = song.candidates.is_empty();
         let result = self.make_candidates(&song, next_seed);
         let mut song = song;
         let result = result.map(|(cands, version)| {
@@ -490,7 +487,13 @@ impl Worker {
             song.policy_version = version;
         });
         self.song = Some(song);
-        result?;
+        if let Err(e) = result {
+            // A new song still reaches the audio thread (as the original) without candidates.
+            if fresh {
+                self.send_playable();
+            }
+            return Err(e);
+        }
         let song = self.song.as_ref().expect("just set");
         let stored: Vec<StoredCandidate> =
             song.candidates.iter().map(|(c, _, _)| c.clone()).collect();
@@ -509,19 +512,42 @@ impl Worker {
         let session = self.session();
         let (logits, version) = self.logits(&song.analysis);
         let n = session.n_candidates.clamp(2, TEMPERATURES.len());
-        let mut constraints = Constraints::new(f64::from(self.params.target_seconds.value()));
-        constraints.keep_intro = session.keep_intro;
-        constraints.keep_ending = session.keep_ending;
-        constraints.granularity = self.params.granularity.value().engine();
-        let opts = CandidateOptions {
-            temperatures: TEMPERATURES[..n].to_vec(),
-            target: Target::Seconds(f64::from(self.params.target_seconds.value())),
-            constraints,
-            crossfade: Crossfade::default(),
-            seed: session.seed,
-            wav_format: WavFormat::Int24,
+        let target_s = f64::from(self.params.target_seconds.value());
+        let granularity = self.params.granularity.value();
+        let opts = |target_s: f64| {
+            let mut constraints = Constraints::new(target_s);
+            constraints.keep_intro = session.keep_intro;
+            constraints.keep_ending = session.keep_ending;
+            constraints.granularity = granularity.engine();
+            CandidateOptions {
+                temperatures: TEMPERATURES[..n].to_vec(),
+                target: Target::Seconds(target_s),
+                constraints,
+                crossfade: Crossfade::default(),
+                seed: session.seed,
+                wav_format: WavFormat::Int24,
+            }
         };
-        let cands = decode_candidates(&song.analysis, &logits, &opts).map_err(|e| e.to_string())?;
+        self.length_note = None;
+        let cands = match decode_candidates(&song.analysis, &logits, &opts(target_s)) {
+            Ok(c) => c,
+            // Longer than looping allows (each unit plays at most twice, the kept intro and
+            // ending once): the longest edits instead, and the status line says so.
+            Err(recut_engine::Error::Edit(EditError::TargetTooLong { max_s, .. })) => {
+                let c = decode_candidates(&song.analysis, &logits, &opts(max_s))
+                    .map_err(|e| format!("no candidates: {e}"))?;
+                self.length_note = Some(format!(
+                    "target {} is longer than this song allows ({:.0} s song; each {} repeats \
+                     at most once, intro and ending play once): edits at the longest, {}",
+                    clock(target_s),
+                    song.analysis.duration_s,
+                    constraints_unit(granularity),
+                    clock(max_s)
+                ));
+                c
+            }
+            Err(e) => return Err(format!("no candidates: {e}")),
+        };
         Ok((
             cands
                 .into_iter()
@@ -668,16 +694,19 @@ impl Worker {
     }
 }
 
-/// The shipped policy: `$RECUT_POLICY`, else the repository's `models/policy.onnx`.
-pub fn policy_path() -> PathBuf {
-    std::env::var_os("RECUT_POLICY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("models")
-                .join("policy.onnx")
-        })
+/// "1:05.0" for 65 s (for messages).
+fn clock(s: f64) -> String {
+    let s = s.max(0.0);
+    format!("{}:{:04.1}", (s / 60.0).floor() as u64, s % 60.0)
+}
+
+/// The unit an edit repeats, in the user's words.
+fn constraints_unit(g: crate::params::Granularity) -> &'static str {
+    match g {
+        crate::params::Granularity::Beat => "beat",
+        crate::params::Granularity::Bar => "bar",
+        crate::params::Granularity::Phrase => "phrase",
+    }
 }
 
 /// Min/max of the mono mix in `columns` columns.

@@ -13,7 +13,7 @@
 
 use crossbeam_channel::Receiver;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use recut_engine::edit::Action;
 use recut_engine::feedback::{Preference, Side};
 use recut_plugin::editor::RecutApp;
@@ -170,4 +170,66 @@ fn editor_widgets_work_by_accessible_label() {
     );
     assert!(a < 3 && b < 3 && a != b, "next pair {a} {b}");
     assert!(harness.state().commands.try_recv().is_err());
+}
+
+/// A file as a window system integration hands it to egui.
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Dragging a file over the editor shows where it would go; dropping it loads it (the
+/// worker gets `LoadFile`) and puts its path in the song field.
+#[test]
+fn dropping_a_file_loads_it() {
+    let mut harness = harness(rig());
+    harness.run();
+    let song = std::path::PathBuf::from("/music/dropped song.flac");
+    harness.input_mut().hovered_files.push(egui::HoveredFile {
+        path: Some(song.clone()),
+        mime: String::new(),
+    });
+    // egui repaints continuously while files hover: step frames instead of settling.
+    harness.run_steps(2);
+    harness.get_by_label("Drop to load /music/dropped song.flac");
+    assert!(
+        harness.state().commands.try_recv().is_err(),
+        "hovering loads nothing"
+    );
+
+    harness.input_mut().hovered_files.clear();
+    harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(song.clone())));
+    harness.step();
+    match harness.state().commands.try_recv() {
+        Ok(Command::LoadFile(p)) => assert_eq!(p, song),
+        other => panic!("expected Command::LoadFile, got {other:?}"),
+    }
+    harness.run();
+    // One drop, one load (the dropped list is consumed by the frame that saw it).
+    assert!(harness.state().commands.try_recv().is_err());
+    assert!(
+        harness
+            .query_by_label("Drop to load /music/dropped song.flac")
+            .is_none()
+    );
+    assert_eq!(
+        harness.state().shared.status.line(),
+        "loading /music/dropped song.flac…"
+    );
+    let field = harness.get_by_label("Song file");
+    assert_eq!(
+        field.accesskit_node().value().as_deref(),
+        Some("/music/dropped song.flac")
+    );
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use nice_plug::params::InternalParamMut;
 use nice_plug::prelude::Params;
 use recut_engine::Audio;
 use recut_plugin::params::{Audition, RecutParams};
@@ -420,4 +421,63 @@ fn a_new_take_needs_capture_off_and_on() {
     block(&mut r, true, true); // off and on: a new take
     assert!(r.shared.capturing.load(Relaxed));
     assert_eq!(r.shared.captured.load(Relaxed), 512);
+}
+
+/// Sets the target length as the wrapper does on a host's change (there is no host here).
+fn set_target(params: &RecutParams, seconds: f32) {
+    // SAFETY: the wrapper's own setter; no other thread reads the parameter meanwhile.
+    unsafe { params.target_seconds._internal_set_plain_value(seconds) };
+}
+
+/// A target longer than the song gives loop-based edits at the target; one longer than
+/// looping allows (each bar repeats at most once, the kept intro and ending play once)
+/// gives the longest edits, and the status line says why they are shorter.
+#[test]
+fn longer_targets_loop_and_say_when_they_cannot() {
+    let mut r = rig(44_100, 1);
+    let song = synth(44_100, 60.0);
+    let wav = r._data.path().join("one-minute.wav");
+    recut_engine::audio::write_wav(&wav, &song, recut_engine::audio::WavFormat::Float32).unwrap();
+    set_target(&r.params, 80.0);
+    r.worker.handle(Command::LoadFile(wav));
+    let status = r.shared.status.line();
+    let view = r.shared.view();
+    let cands = &view.song.as_ref().expect("a song").candidates;
+    assert!(cands.len() >= 2, "{status}");
+    for c in cands {
+        assert!(
+            (c.duration_s - 80.0).abs() <= 2.0,
+            "{} s: {status}",
+            c.duration_s
+        );
+        assert!(
+            c.actions.contains(&recut_engine::edit::Action::Loop),
+            "{}",
+            c.id
+        );
+    }
+    assert!(!status.contains("longer than"), "{status}");
+
+    set_target(&r.params, 400.0);
+    r.worker.handle(Command::NewCandidates);
+    let status = r.shared.status.line();
+    let view = r.shared.view();
+    let cands = &view.song.as_ref().expect("a song").candidates;
+    assert!(cands.len() >= 2, "{status}");
+    assert!(
+        status.contains("target 6:40.0 is longer than this song allows"),
+        "{status}"
+    );
+    let longest = cands.iter().map(|c| c.duration_s).fold(0.0, f64::max);
+    assert!(
+        (80.0..120.0).contains(&longest),
+        "longest {longest} s: {status}"
+    );
+    // The audio thread got them: audition A plays an edit of that length.
+    let mut l = vec![0.0f32; 512];
+    let mut rr = vec![0.0f32; 512];
+    let mut io: [&mut [f32]; 2] = [&mut l[..], &mut rr[..]];
+    r.rt.process_block(&mut io, info(false, 0, false, Audition::A), &r.shared);
+    let frames = r.rt.player.source_frames() as f64 / 44_100.0;
+    assert!((frames - cands[0].duration_s).abs() < 0.1, "{frames} s");
 }

@@ -15,9 +15,17 @@ use std::time::{Duration, Instant};
 
 use clack_host::events::event_types::TransportEvent;
 use clack_host::prelude::*;
+use recut_engine::analysis::Analyzer;
+use recut_engine::edit::{Action, Crossfade, Granularity, Plan, render};
+use recut_engine::{Audio, Corrections};
 
 mod support;
-use support::clap_host::{BLOCK, Host, Ports, RATE, Shared, bundle, song, transport};
+use support::clap_host::{
+    BLOCK, Host, Ports, RATE, Shared, bundle, song, transport, wait_for_session,
+};
+
+/// The plugin's A/B crossfade: 10 ms at 48 kHz (`playback::SWITCH_FADE_S`).
+const FADE: usize = RATE as usize / 100;
 
 struct Rig {
     processor: StartedPluginAudioProcessor<Host>,
@@ -32,8 +40,122 @@ impl Rig {
         transport: &TransportEvent,
         params: &[(&str, f64)],
     ) -> [Vec<f32>; 2] {
-        self.ports.block(&mut self.processor, input, transport, params)
+        self.ports
+            .block(&mut self.processor, input, transport, params)
     }
+
+    /// One block with parameter changes at sample offsets.
+    fn block_at(
+        &mut self,
+        input: [&[f32]; 2],
+        transport: &TransportEvent,
+        params: &[(u32, &str, f64)],
+    ) -> [Vec<f32>; 2] {
+        self.ports
+            .block_at(&mut self.processor, input, transport, params)
+    }
+}
+
+/// Candidate `i` of the saved session rendered by the engine from the captured song: what
+/// the plugin's audition of it must play, sample for sample.
+fn engine_render(audio: &Audio, session: &serde_json::Value, i: usize) -> Audio {
+    let c = &session["candidates"][i];
+    let actions: Vec<Action> = serde_json::from_value(c["actions"].clone()).expect("actions");
+    let granularity: Granularity =
+        serde_json::from_value(c["granularity"].clone()).expect("granularity");
+    let analysis = Analyzer::new(audio, "capture".into())
+        .and_then(|a| a.analyze(&Corrections::default()))
+        .expect("analysis of the capture");
+    let plan = Plan::build(&analysis, actions, audio.sample_rate, granularity).expect("plan");
+    render(audio, &plan, Crossfade::default()).expect("render")
+}
+
+/// Switches A -> B with a parameter event `offset` samples into a block and checks the
+/// output: A's render up to the event's sample, then the equal-power crossfade into B's
+/// render over [`FADE`] samples, then B's render; no step larger than the two renders'
+/// own steps there plus what the fade adds.
+fn switch_mid_block(rig: &mut Rig, a: &Audio, b: &Audio) {
+    let n = a.frames().min(b.frames());
+    // Where the edits differ (both keep the intro): the first 0.1 s window after which
+    // A and B stay apart by more than 0.05 for the whole fade.
+    let apart = |s: usize| {
+        (s..s + FADE).all(|i| (a.channels[0][i] - b.channels[0][i]).abs() > 1e-3)
+            && (s..s + FADE).any(|i| (a.channels[0][i] - b.channels[0][i]).abs() > 0.05)
+    };
+    let switch = (RATE as usize * 2..n - RATE as usize)
+        .step_by(BLOCK + 37)
+        .find(|&s| apart(s))
+        .expect("candidates A and B differ somewhere");
+    // Play from one second (a whole number of blocks) before the block holding the switch.
+    let offset = (switch % BLOCK) as u32;
+    let start = switch - offset as usize - 94 * BLOCK;
+    let silence = vec![0.0f32; BLOCK];
+    // Stopped for a block (fade-out), then audition A from `start`.
+    let _ = rig.block(
+        [&silence, &silence],
+        &transport(false, start),
+        &[("audition", 1.0)],
+    );
+    let mut out = [Vec::new(), Vec::new()];
+    let mut at = start;
+    while at < switch + 2 * FADE + BLOCK {
+        let events: &[(u32, &str, f64)] = if at + BLOCK > switch && at <= switch {
+            &[(offset, "audition", 2.0)]
+        } else {
+            &[]
+        };
+        let o = rig.block_at([&silence, &silence], &transport(true, at), events);
+        out[0].extend_from_slice(&o[0]);
+        out[1].extend_from_slice(&o[1]);
+        at += BLOCK;
+    }
+    let theta = |k: usize| std::f64::consts::FRAC_PI_2 * (k as f64 + 0.5) / FADE as f64;
+    for (c, ch) in out.iter().enumerate() {
+        let (ra, rb) = (&a.channels[c], &b.channels[c]);
+        for (j, got) in ch.iter().enumerate().skip(FADE) {
+            let i = start + j;
+            let want = if i < switch {
+                ra[i]
+            } else if i < switch + FADE {
+                let t = theta(i - switch);
+                rb[i] * t.sin() as f32 + ra[i] * t.cos() as f32
+            } else {
+                rb[i]
+            };
+            assert!(
+                (got - want).abs() <= 1e-6,
+                "channel {c}, sample {i} (switch at {switch}, {offset} into a block): \
+                 {got} vs the engine's {want}"
+            );
+        }
+        // No discontinuity: around the switch, no step beyond the renders' own largest
+        // step there plus the ramp the equal-power fade adds (difference spread over it).
+        let window = switch - 64..switch + FADE + 64;
+        let own = |r: &[f32]| {
+            r[window.clone()]
+                .windows(2)
+                .map(|w| (w[1] - w[0]).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let diff = window
+            .clone()
+            .map(|i| (ra[i] - rb[i]).abs())
+            .fold(0.0f32, f32::max);
+        let ramp = diff * std::f32::consts::FRAC_PI_2 / FADE as f32;
+        let limit = own(ra).max(own(rb)) + ramp + 1e-6;
+        let seen = ch[window.start - start..window.end - start]
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            seen <= limit,
+            "channel {c}: step {seen} at the switch, limit {limit}"
+        );
+    }
+    println!(
+        "FIGURE clap host: A -> B switch {offset} samples into a {BLOCK}-sample block at sample \
+         {switch}, crossfade within 1e-6 of the engine's renders"
+    );
 }
 
 #[test]
@@ -167,6 +289,28 @@ fn recut_clap_captures_and_auditions_in_a_host() {
         tail.iter().all(|s| *s == 0.0),
         "audition A should end near the 120 s target"
     );
+
+    // A -> B in the middle of a block: sample-accurate and click-free, against the
+    // engine's own renders of the two plans the plugin recorded in its session.
+    let session = wait_for_session(&mut instance, Duration::from_secs(30), |s| {
+        s["candidates"].as_array().is_some_and(|c| c.len() >= 2)
+    });
+    let (pick_a, pick_b) = (
+        session["pick_a"].as_u64().expect("pick_a") as usize,
+        session["pick_b"].as_u64().expect("pick_b") as usize,
+    );
+    let captured = Audio {
+        sample_rate: RATE,
+        channels: song.to_vec(),
+    };
+    let a = engine_render(&captured, &session, pick_a);
+    let b = engine_render(&captured, &session, pick_b);
+    assert_eq!(
+        edit[0][FADE..a.frames().min(edit[0].len())],
+        a.channels[0][FADE..a.frames().min(edit[0].len())],
+        "audition A is the engine's render of candidate A"
+    );
+    switch_mid_block(&mut rig, &a, &b);
 
     let stopped = rig.processor.stop_processing();
     instance.deactivate(stopped);

@@ -7,59 +7,16 @@
 //!
 //! Uses `target/bundled/Recut.clap` like `plugin_clap_host.rs` (built when absent).
 
-use std::ffi::CStr;
-use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clack_host::events::event_types::TransportEvent;
-use clack_host::extensions::prelude::*;
 use clack_host::prelude::*;
-use clack_host::stream::{InputStream, OutputStream};
-use clap_sys::ext::state::{CLAP_EXT_STATE, clap_plugin_state};
 
 mod support;
-use support::clap_host::{BLOCK, Host, Ports, RATE, Shared, bundle, song, transport};
-
-/// The plugin side of `clap.state` (clack-extensions is not a dependency; this is the
-/// pattern clack-host documents for custom extensions).
-#[derive(Copy, Clone)]
-struct PluginState(RawExtension<PluginExtensionSide, clap_plugin_state>);
-
-// SAFETY: CLAP_EXT_STATE is the id of clap_plugin_state in the CLAP spec.
-unsafe impl Extension for PluginState {
-    const IDENTIFIERS: &[&CStr] = &[CLAP_EXT_STATE];
-    type ExtensionSide = PluginExtensionSide;
-
-    unsafe fn from_raw(raw: RawExtension<Self::ExtensionSide>) -> Self {
-        Self(unsafe { raw.cast() })
-    }
-}
-
-impl PluginState {
-    /// `clap_plugin_state.save` on the main thread.
-    fn save(&self, plugin: &mut PluginMainThreadHandle) -> Vec<u8> {
-        let shared = plugin.shared();
-        let save = shared.use_extension(&self.0).save.expect("state.save");
-        let mut bytes = Vec::new();
-        let mut stream = OutputStream::from_writer(&mut bytes);
-        // SAFETY: a valid plugin and stream, on the main thread.
-        let ok = unsafe { save(plugin.as_raw_ptr(), stream.as_raw_mut()) };
-        assert!(ok, "state.save returned false");
-        bytes
-    }
-
-    /// `clap_plugin_state.load` on the main thread.
-    fn load(&self, plugin: &mut PluginMainThreadHandle, bytes: &[u8]) {
-        let shared = plugin.shared();
-        let load = shared.use_extension(&self.0).load.expect("state.load");
-        let mut reader = Cursor::new(bytes);
-        let mut stream = InputStream::from_reader(&mut reader);
-        // SAFETY: a valid plugin and stream, on the main thread.
-        let ok = unsafe { load(plugin.as_raw_ptr(), stream.as_raw_mut()) };
-        assert!(ok, "state.load returned false");
-    }
-}
+use support::clap_host::{
+    BLOCK, Host, PluginState, Ports, RATE, Shared, bundle, session, song, state_json, transport,
+};
 
 /// The CLAP value of `target_seconds` for `seconds`. nice-plug's CLAP values are
 /// normalized (times the step count for discrete parameters), and this range is skewed:
@@ -83,11 +40,7 @@ impl Rig {
         let mut instance =
             PluginInstance::<Host>::new(|_| Shared, |_| (), entry, c"dev.recut.recut", &host_info)
                 .expect("instance");
-        let state = instance
-            .plugin_handle()
-            .shared()
-            .get_extension::<PluginState>()
-            .expect("Recut implements clap.state");
+        let state = PluginState::of(&mut instance);
         Rig {
             instance,
             processor: None,
@@ -170,29 +123,6 @@ impl Rig {
         }
         out
     }
-}
-
-/// The state as JSON. nice-plug's CLAP wrapper writes the JSON behind its length as a
-/// little-endian u64 (plain JSON unless nice-plug is built with zstd).
-fn state_json(bytes: &[u8]) -> serde_json::Value {
-    assert!(bytes.len() > 8, "state of {} bytes", bytes.len());
-    let (len, json) = bytes.split_at(8);
-    let len = u64::from_le_bytes(len.try_into().unwrap());
-    assert_eq!(len, json.len() as u64, "length prefix of the state");
-    serde_json::from_slice(json).unwrap_or_else(|e| {
-        panic!(
-            "state is not JSON ({e}): {:?}",
-            String::from_utf8_lossy(&json[..json.len().min(200)])
-        )
-    })
-}
-
-/// The persisted session (a JSON string inside the state's `fields`).
-fn session(state: &serde_json::Value) -> serde_json::Value {
-    let raw = state["fields"]["session"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no fields.session in {state}"));
-    serde_json::from_str(raw).expect("session JSON")
 }
 
 #[test]

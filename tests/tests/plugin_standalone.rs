@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 const RUN_S: u64 = 3;
 
 fn standalone() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let path = target.join("release").join("recut-standalone");
     assert!(
         path.is_file(),
@@ -22,11 +26,17 @@ fn standalone() -> PathBuf {
 
 #[test]
 fn standalone_explains_its_options() {
-    let out = Command::new(standalone()).arg("--help").output().expect("running recut-standalone --help");
+    let out = Command::new(standalone())
+        .arg("--help")
+        .output()
+        .expect("running recut-standalone --help");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for option in ["--backend", "--sample-rate", "--period-size"] {
-        assert!(text.contains(option), "{option} missing from --help:\n{text}");
+        assert!(
+            text.contains(option),
+            "{option} missing from --help:\n{text}"
+        );
     }
 }
 

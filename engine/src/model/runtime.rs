@@ -57,10 +57,16 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<(PathBuf, LibrarySource)> {
     if let Some(p) = std::env::var_os(ORT_DYLIB_ENV) {
         out.push((PathBuf::from(p), LibrarySource::Environment));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
         out.push((dir.join(LIBRARY_NAME), LibrarySource::BesideBinary));
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".deps").join("onnxruntime");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(".deps")
+        .join("onnxruntime");
     out.push((repo.join(LIBRARY_NAME), LibrarySource::RepoDeps));
     out
 }
@@ -73,9 +79,15 @@ pub fn resolve(explicit: Option<&Path>) -> Result<(PathBuf, LibrarySource)> {
 
 /// [`resolve`] over a given candidate list (what [`candidates`] returns, or a list a test
 /// or a packager builds). The error lists every path tried, with how it was found.
-pub fn resolve_among(explicit: Option<&Path>, all: Vec<(PathBuf, LibrarySource)>) -> Result<(PathBuf, LibrarySource)> {
+pub fn resolve_among(
+    explicit: Option<&Path>,
+    all: Vec<(PathBuf, LibrarySource)>,
+) -> Result<(PathBuf, LibrarySource)> {
     if let Some(p) = explicit.filter(|p| !p.is_file()) {
-        return Err(Error::Runtime(format!("no ONNX Runtime library at {} (given explicitly)", p.display())));
+        return Err(Error::Runtime(format!(
+            "no ONNX Runtime library at {} (given explicitly)",
+            p.display()
+        )));
     }
     all.iter().find(|(p, _)| p.is_file()).cloned().ok_or_else(|| {
         let tried: Vec<String> = all.iter().map(|(p, s)| format!("{} ({s})", p.display())).collect();
@@ -88,7 +100,9 @@ pub fn resolve_among(explicit: Option<&Path>, all: Vec<(PathBuf, LibrarySource)>
 
 /// The process's runtime: what was loaded and the environment that must stay alive (ort
 /// keeps only a weak reference to it).
-static RUNTIME: OnceLock<std::result::Result<(RuntimeInfo, ort::environment::Environment), String>> = OnceLock::new();
+static RUNTIME: OnceLock<
+    std::result::Result<(RuntimeInfo, ort::environment::Environment), String>,
+> = OnceLock::new();
 
 /// Loads ONNX Runtime once per process and returns which library is in use. Later calls
 /// return the first outcome (a process cannot swap runtimes).
@@ -97,13 +111,18 @@ pub fn init(explicit: Option<&Path>) -> Result<RuntimeInfo> {
 }
 
 /// [`init`], also returning the process's ort environment (sessions are built in it).
-pub fn environment(explicit: Option<&Path>) -> Result<(RuntimeInfo, ort::environment::Environment)> {
+pub fn environment(
+    explicit: Option<&Path>,
+) -> Result<(RuntimeInfo, ort::environment::Environment)> {
     RUNTIME
         .get_or_init(|| {
             let (path, source) = resolve(explicit).map_err(|e| e.to_string())?;
             let builder = ort::init_from(&path)
                 .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?;
-            let env = builder.with_name("recut").build().map_err(|e| format!("ONNX Runtime environment: {e}"))?;
+            let env = builder
+                .with_name("recut")
+                .build()
+                .map_err(|e| format!("ONNX Runtime environment: {e}"))?;
             Ok((RuntimeInfo { path, source }, env))
         })
         .as_ref()

@@ -3,13 +3,19 @@
 // Each test binary uses its own subset.
 #![allow(dead_code)]
 
+use std::ffi::CStr;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::{EventFlags, EventHeader};
+use clack_host::extensions::prelude::*;
 use clack_host::prelude::*;
+use clack_host::stream::{InputStream, OutputStream};
 use clack_host::utils::FixedPoint;
+use clap_sys::ext::state::{CLAP_EXT_STATE, clap_plugin_state};
 
 pub const RATE: u32 = 48_000;
 pub const BLOCK: usize = 512;
@@ -141,7 +147,7 @@ impl Ports {
     }
 
     /// Processes one block of `input` with `transport` and parameter changes `params`
-    /// (nice-plug string ids, CLAP values); returns the output.
+    /// (nice-plug string ids, CLAP values) at its first sample; returns the output.
     pub fn block(
         &mut self,
         processor: &mut StartedPluginAudioProcessor<Host>,
@@ -149,16 +155,29 @@ impl Ports {
         transport: &TransportEvent,
         params: &[(&str, f64)],
     ) -> [Vec<f32>; 2] {
+        let timed: Vec<(u32, &str, f64)> = params.iter().map(|&(id, v)| (0, id, v)).collect();
+        self.block_at(processor, input, transport, &timed)
+    }
+
+    /// [`Ports::block`] with each parameter change at its own sample offset in the block
+    /// (`(offset, id, value)`, offsets ascending, as CLAP requires).
+    pub fn block_at(
+        &mut self,
+        processor: &mut StartedPluginAudioProcessor<Host>,
+        input: [&[f32]; 2],
+        transport: &TransportEvent,
+        params: &[(u32, &str, f64)],
+    ) -> [Vec<f32>; 2] {
         let n = input[0].len();
         let mut ins = [input[0].to_vec(), input[1].to_vec()];
         let mut outs = [vec![0.0f32; n], vec![0.0f32; n]];
         let mut events = EventBuffer::new();
-        for (id, v) in params {
+        for &(time, id, v) in params {
             events.push(&ParamValueEvent::new(
-                0,
+                time,
                 param_id(id),
                 Pckn::match_all(),
-                *v,
+                v,
             ));
         }
         self.out_events.clear();
@@ -189,5 +208,107 @@ impl Ports {
                 .expect("process");
         }
         outs
+    }
+}
+
+/// The plugin side of `clap.state` (clack-extensions is not a dependency; this is the
+/// pattern clack-host documents for custom extensions).
+#[derive(Copy, Clone)]
+pub struct PluginState(RawExtension<PluginExtensionSide, clap_plugin_state>);
+
+// SAFETY: CLAP_EXT_STATE is the id of clap_plugin_state in the CLAP spec.
+unsafe impl Extension for PluginState {
+    const IDENTIFIERS: &[&CStr] = &[CLAP_EXT_STATE];
+    type ExtensionSide = PluginExtensionSide;
+
+    unsafe fn from_raw(raw: RawExtension<Self::ExtensionSide>) -> Self {
+        Self(unsafe { raw.cast() })
+    }
+}
+
+impl PluginState {
+    /// The extension of `instance` (Recut implements it).
+    pub fn of(instance: &mut PluginInstance<Host>) -> PluginState {
+        instance
+            .plugin_handle()
+            .shared()
+            .get_extension::<PluginState>()
+            .expect("Recut implements clap.state")
+    }
+
+    /// `clap_plugin_state.save` on the main thread.
+    pub fn save(&self, plugin: &mut PluginMainThreadHandle) -> Vec<u8> {
+        let shared = plugin.shared();
+        let save = shared.use_extension(&self.0).save.expect("state.save");
+        let mut bytes = Vec::new();
+        let mut stream = OutputStream::from_writer(&mut bytes);
+        // SAFETY: a valid plugin and stream, on the main thread.
+        let ok = unsafe { save(plugin.as_raw_ptr(), stream.as_raw_mut()) };
+        assert!(ok, "state.save returned false");
+        bytes
+    }
+
+    /// `clap_plugin_state.load` on the main thread.
+    pub fn load(&self, plugin: &mut PluginMainThreadHandle, bytes: &[u8]) {
+        let shared = plugin.shared();
+        let load = shared.use_extension(&self.0).load.expect("state.load");
+        let mut reader = Cursor::new(bytes);
+        let mut stream = InputStream::from_reader(&mut reader);
+        // SAFETY: a valid plugin and stream, on the main thread.
+        let ok = unsafe { load(plugin.as_raw_ptr(), stream.as_raw_mut()) };
+        assert!(ok, "state.load returned false");
+    }
+}
+
+/// The state as JSON. nice-plug's CLAP wrapper writes the JSON behind its length as a
+/// little-endian u64 (plain JSON unless nice-plug is built with zstd).
+pub fn state_json(bytes: &[u8]) -> serde_json::Value {
+    assert!(bytes.len() > 8, "state of {} bytes", bytes.len());
+    let (len, json) = bytes.split_at(8);
+    let len = u64::from_le_bytes(len.try_into().unwrap());
+    assert_eq!(len, json.len() as u64, "length prefix of the state");
+    serde_json::from_slice(json).unwrap_or_else(|e| {
+        panic!(
+            "state is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&json[..json.len().min(200)])
+        )
+    })
+}
+
+/// State bytes as nice-plug's CLAP wrapper reads them back.
+pub fn state_bytes(state: &serde_json::Value) -> Vec<u8> {
+    let json = serde_json::to_vec(state).expect("state JSON");
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&json);
+    bytes
+}
+
+/// The persisted session (a JSON string inside the state's `fields`).
+pub fn session(state: &serde_json::Value) -> serde_json::Value {
+    let raw = state["fields"]["session"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no fields.session in {state}"));
+    serde_json::from_str(raw).expect("session JSON")
+}
+
+/// Saves the state of `instance` until `done(session)` holds (the worker writes the
+/// session in the background), at most `limit`.
+pub fn wait_for_session(
+    instance: &mut PluginInstance<Host>,
+    limit: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let state = PluginState::of(instance);
+    let started = Instant::now();
+    loop {
+        let s = session(&state_json(&state.save(&mut instance.plugin_handle())));
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the session did not get there in {limit:?}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
