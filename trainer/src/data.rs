@@ -2,11 +2,13 @@
 //! DESIGN.md "Preference data" are read by `recut_engine::feedback` and adapted to
 //! [`PreferencePair`]), and the split into training and validation by song.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 
 use recut_engine::FEATURE_DIM;
 
+use crate::error::Result;
 use crate::rng::Rng;
 
 /// Which edit the rater preferred.
@@ -112,14 +114,14 @@ pub fn data_fingerprint(pairs: &[PreferencePair]) -> String {
 
 /// Adapts ratings from the feedback store (or any of the three imported formats) to pairs.
 /// `features_for` supplies the analysed features of a rating's song (by `song_id` /
-/// `song_hash`), or `None` when the song is not available. Returns the pairs and, for every
-/// rating that could not be used, why (song missing, features version or beat count that
-/// does not match).
+/// `song_hash`), or why it cannot (song missing, another recording). Returns the pairs
+/// and, for every rating that could not be used, why (song missing, features version or
+/// beat count that does not match).
 pub fn pairs_from_ratings(
     ratings: &[recut_engine::feedback::Rating],
     mut features_for: impl FnMut(
         &recut_engine::feedback::Rating,
-    ) -> Option<Arc<Vec<[f32; FEATURE_DIM]>>>,
+    ) -> Result<Arc<Vec<[f32; FEATURE_DIM]>>, String>,
 ) -> (Vec<PreferencePair>, Vec<String>) {
     use recut_engine::feedback::Preference as P;
     let (mut pairs, mut skipped) = (Vec::new(), Vec::new());
@@ -142,9 +144,12 @@ pub fn pairs_from_ratings(
             ));
             continue;
         }
-        let Some(features) = features_for(r) else {
-            skipped.push(format!("{}: song not available", what()));
-            continue;
+        let features = match features_for(r) {
+            Ok(f) => f,
+            Err(why) => {
+                skipped.push(format!("{}: {why}", what()));
+                continue;
+            }
         };
         let pair = PreferencePair {
             song_features: features,
@@ -164,4 +169,74 @@ pub fn pairs_from_ratings(
         }
     }
     (pairs, skipped)
+}
+
+/// A song's per-beat features, shared by every pair of the song.
+pub type SongFeatures = Arc<Vec<[f32; FEATURE_DIM]>>;
+
+/// Analysed songs by song id (file stem), for [`pairs_from_ratings`].
+#[derive(Debug, Clone, Default)]
+pub struct SongLibrary {
+    /// Song id → (content hash, features shared by every pair of the song).
+    songs: HashMap<String, (String, SongFeatures)>,
+}
+
+impl SongLibrary {
+    /// Analyses (through the default analysis cache) the audio files of `dir` whose stem
+    /// is in `wanted` (every file when `wanted` is `None`).
+    pub fn analyze_dir(dir: &Path, wanted: Option<&BTreeSet<String>>) -> Result<SongLibrary> {
+        let files = recut_engine::audio::list_audio_files(dir)?;
+        let cache = recut_engine::analysis::cache::Cache::default_location();
+        let mut songs = HashMap::new();
+        for p in files {
+            let id = recut_engine::candidates::song_id(&p);
+            if wanted.is_some_and(|w| !w.contains(&id)) {
+                continue;
+            }
+            let (a, _) = recut_engine::analysis::cache::analyze_file(
+                &p,
+                &Default::default(),
+                Some(&cache),
+                &mut |_| {},
+            )?;
+            songs.insert(id, (a.content_hash, Arc::new(a.features)));
+        }
+        Ok(SongLibrary { songs })
+    }
+
+    /// Adds an analysed song.
+    pub fn insert(&mut self, id: impl Into<String>, analysis: &recut_engine::Analysis) {
+        self.songs.insert(
+            id.into(),
+            (
+                analysis.content_hash.clone(),
+                Arc::new(analysis.features.clone()),
+            ),
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.songs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.songs.is_empty()
+    }
+
+    /// The features of a rating's song, or why not: the song is not in the library, or the
+    /// rating's `song_hash` names another recording than the file of that name.
+    pub fn features_for(&self, r: &recut_engine::feedback::Rating) -> Result<SongFeatures, String> {
+        let (hash, features) = self
+            .songs
+            .get(&r.song_id)
+            .ok_or_else(|| "song not among the songs given".to_owned())?;
+        if let Some(h) = r.song_hash.as_deref().filter(|h| h != hash) {
+            return Err(format!(
+                "rated on a recording with hash {}…, the song file has {}…",
+                h.get(..12).unwrap_or(h),
+                hash.get(..12).unwrap_or(hash)
+            ));
+        }
+        Ok(features.clone())
+    }
 }

@@ -2,7 +2,8 @@
 //! `step`, `total_reward`, `policy_loss`, `value_loss`, `learned_reward`, `dense_reward`),
 //! `kl`, `entropy`, and for reward training `train_loss`, `val_loss`, `val_accuracy` (one
 //! entry per epoch) plus `val_accuracy_by_strength` (per epoch, strengths 1–3, `null` where
-//! the validation set has no pair of that strength).
+//! the validation set has no pair of that strength); PPO adds `clip_fraction` (per step)
+//! and `eval_step` / `eval_reward` (the periodic evaluation behind `policy_best`).
 
 use std::path::Path;
 
@@ -27,6 +28,12 @@ pub struct TrainingHistory {
     pub val_loss: Vec<Option<f64>>,
     pub val_accuracy: Vec<Option<f64>>,
     pub val_accuracy_by_strength: Vec<[Option<f64>; 3]>,
+    /// PPO: share of beats whose probability ratio left the clip range, per step.
+    pub clip_fraction: Vec<f64>,
+    /// PPO: the steps at which the fixed evaluation plans were scored (0 = the start).
+    pub eval_step: Vec<u64>,
+    /// PPO: mean total reward of the fixed evaluation plans at `eval_step`.
+    pub eval_reward: Vec<f64>,
 }
 
 impl TrainingHistory {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+mod commands;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use recut_trainer::dpo::DpoLoss;
@@ -10,8 +12,7 @@ use recut_trainer::info::TorchInfo;
 use recut_trainer::model::{
     MlpConfig, PolicyConfig, PolicyNet, RewardConfig, RewardModel, TransformerConfig,
 };
-use recut_trainer::raters::{Rater, Taste};
-use recut_trainer::sim::{SimSong, simulate_pairs};
+use recut_trainer::raters::Rater;
 use recut_trainer::train_reward::{TrainConfig, train_reward};
 use recut_trainer::{device, loss::LossConfig};
 
@@ -36,6 +37,7 @@ enum Arch {
 enum Algorithm {
     Bc,
     Dpo,
+    Ppo,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -56,12 +58,38 @@ enum Kind {
 enum Command {
     /// Print the libtorch version, CUDA availability and thread count.
     Info,
-    /// Train a reward model (for now on pairs answered by a simulated rater).
+    /// Check and convert ratings (CSV, JSON array or JSON lines; seed short or full form;
+    /// or a feedback store folder) to `preferences.json`; bad records are reported with
+    /// their index and field.
+    ImportCsv(commands::ImportArgs),
+    /// Figures about ratings: counts, apparent taste, agreement between raters,
+    /// contradiction cycles, position bias.
+    Stats(commands::StatsArgs),
+    /// Compare two policies (ONNX files or `baseline`) on a folder of songs: keep ratio,
+    /// duration, splices, win rate; writes `test_results.json` and old/new WAVs per song.
+    Evaluate(commands::EvaluateArgs),
+    /// One whole feedback cycle: candidates → ratings (simulated or a file) → reward model
+    /// → policy → evaluation, with versions and lineage kept in the models folder.
+    Cycle(commands::CycleArgs),
+    /// Train a reward model on ratings (`--ratings`: a file in any of the three shapes
+    /// or a feedback store folder) or on pairs answered by a simulated rater
+    /// (`--pairs-from-taste`).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["pairs_from_taste", "ratings"])))]
     Reward {
         /// Simulated rater taste: tight, long, smooth, energetic, phrase_aware.
         #[arg(long)]
-        pairs_from_taste: String,
-        /// Folder of songs to analyse and edit at random.
+        pairs_from_taste: Option<String>,
+        /// Ratings to train on: a ratings file (CSV, JSON array or JSON lines; seed short
+        /// or full form) or a feedback store folder.
+        #[arg(long)]
+        ratings: Option<PathBuf>,
+        /// Candidates manifest that resolves edit ids of --ratings.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        #[command(flatten)]
+        mode: commands::ModeArgs,
+        /// Folder of songs: the rated songs (by file stem), or the songs the simulated
+        /// rater's edits are drawn from.
         #[arg(long)]
         songs: PathBuf,
         /// Use at most this many songs (sorted by file name).
@@ -116,8 +144,9 @@ enum Command {
         #[arg(long, default_value = "logs/training_history.json")]
         history: PathBuf,
     },
-    /// Train the policy: behaviour cloning of the baseline (`bc`, the reference policy)
-    /// or DPO from a reference checkpoint on simulated preference pairs (`dpo`).
+    /// Train the policy: behaviour cloning of the baseline (`bc`, the reference policy),
+    /// DPO from a reference checkpoint on simulated preference pairs (`dpo`), or PPO from a
+    /// reference checkpoint against a reward model and the dense reward (`ppo`).
     Policy {
         #[arg(long, value_enum, default_value_t = Algorithm::Bc)]
         algorithm: Algorithm,
@@ -132,11 +161,12 @@ enum Command {
         /// Longest window of beats a training item is cropped to.
         #[arg(long, default_value_t = 512)]
         window: usize,
-        #[arg(long, default_value_t = 300)]
-        steps: usize,
+        /// Training steps (default 300 for bc and dpo, 40 for ppo).
+        #[arg(long)]
+        steps: Option<usize>,
         #[arg(long, default_value_t = 8)]
         batch_size: usize,
-        /// Learning rate (default 1e-3 for bc, 1e-4 for dpo).
+        /// Learning rate (default 1e-3 for bc, 1e-4 for dpo, 3e-4 for ppo).
         #[arg(long)]
         lr: Option<f64>,
         /// bc: baseline plans sampled per song.
@@ -148,10 +178,10 @@ enum Command {
         heads: i64,
         #[arg(long, default_value_t = 64)]
         width: i64,
-        /// dpo: the reference policy checkpoint (written by `policy --algorithm bc`).
+        /// dpo, ppo: the reference policy checkpoint (written by `policy --algorithm bc`).
         #[arg(long)]
         from: Option<PathBuf>,
-        /// dpo: simulated rater taste.
+        /// dpo: simulated rater taste (ppo: the taste the held-out evaluation judges by).
         #[arg(long, default_value = "energetic")]
         pairs_from_taste: String,
         #[arg(long, default_value_t = 256)]
@@ -179,6 +209,8 @@ enum Command {
         /// Write the run's figures here as JSON.
         #[arg(long)]
         report: Option<PathBuf>,
+        #[command(flatten)]
+        ppo: ppo_cmd::PpoFlags,
     },
     /// Export a checkpoint (or a freshly initialised policy) to ONNX.
     Export {
@@ -200,8 +232,15 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info => println!("{}", TorchInfo::collect()),
+        Command::ImportCsv(a) => commands::import(a)?,
+        Command::Stats(a) => commands::stats(a)?,
+        Command::Evaluate(a) => commands::evaluate(a)?,
+        Command::Cycle(a) => commands::cycle(a)?,
         Command::Reward {
             pairs_from_taste,
+            ratings,
+            manifest,
+            mode,
             songs,
             max_songs,
             max_beats,
@@ -225,9 +264,6 @@ fn main() -> Result<()> {
             out,
             history,
         } => {
-            let taste = Taste::parse(&pairs_from_taste).with_context(|| {
-                format!("unknown taste `{pairs_from_taste}` (tight, long, smooth, energetic, phrase_aware)")
-            })?;
             let dev = device::pick_device();
             tch::manual_seed(seed as i64);
             let mut model = match &from {
@@ -251,19 +287,23 @@ fn main() -> Result<()> {
                 .model_version
                 .clone()
                 .or_else(|| from.as_ref().map(|p| p.display().to_string()));
-            eprintln!("analysing songs in {} …", songs.display());
-            let mut songs = SimSong::analyze_dir(&songs, max_songs)?;
-            if let Some(n) = max_beats {
-                songs = songs.iter().map(|s| s.crop(n)).collect();
-            }
-            let rater = Rater::new(taste).with_temperature(temperature);
-            let (pairs, answers) = simulate_pairs(&songs, &rater, n_pairs, seed);
+            let data = commands::reward_data(
+                ratings.as_deref(),
+                manifest.as_deref(),
+                mode.mode(),
+                pairs_from_taste.as_deref(),
+                &songs,
+                max_songs,
+                max_beats,
+                n_pairs,
+                temperature,
+                seed,
+            )?;
+            let pairs = data.pairs;
             eprintln!(
-                "{} pairs over {} songs from taste `{}` (ceiling {:.3}); model {} ({} parameters) on {}",
+                "{} pairs from {}; model {} ({} parameters) on {}",
                 pairs.len(),
-                songs.len(),
-                taste.name(),
-                Rater::ceiling(&answers),
+                data.source,
                 model.architecture(),
                 model.n_params(),
                 device::device_name(dev)
@@ -309,19 +349,25 @@ fn main() -> Result<()> {
             // The ceiling on the validation songs' pairs, to read the accuracy against.
             let val: std::collections::BTreeSet<&str> =
                 report.val_songs.iter().map(String::as_str).collect();
-            let val_answers: Vec<_> = pairs
-                .iter()
-                .zip(&answers)
-                .filter(|(p, _)| val.contains(p.song_id.as_str()))
-                .map(|(_, a)| *a)
-                .collect();
+            let ceiling = data
+                .answers
+                .as_ref()
+                .map(|answers| {
+                    let val_answers: Vec<_> = pairs
+                        .iter()
+                        .zip(answers)
+                        .filter(|(p, _)| val.contains(p.song_id.as_str()))
+                        .map(|(_, a)| *a)
+                        .collect();
+                    format!(" (ceiling {:.3})", Rater::ceiling(&val_answers))
+                })
+                .unwrap_or_default();
             match &report.best_val {
                 Some(v) => println!(
-                    "best epoch {}: val loss {:.4}, val accuracy {} (ceiling {:.3}) on {} pairs of {:?}; {:.1} s",
+                    "best epoch {}: val loss {:.4}, val accuracy {}{ceiling} on {} pairs of {:?}; {:.1} s",
                     report.best_epoch,
                     v.loss,
                     v.accuracy.map_or("-".into(), |a| format!("{a:.3}")),
-                    Rater::ceiling(&val_answers),
                     v.pairs,
                     report.val_songs,
                     report.seconds
@@ -364,7 +410,28 @@ fn main() -> Result<()> {
             out,
             history,
             report,
+            ppo,
         } => {
+            if matches!(algorithm, Algorithm::Ppo) {
+                let common = ppo_cmd::Common {
+                    songs,
+                    max_songs,
+                    held_out,
+                    steps: steps.unwrap_or(ppo_cmd::DEFAULT_STEPS),
+                    lr,
+                    from,
+                    taste: pairs_from_taste,
+                    temperature,
+                    only_if_better,
+                    seed,
+                    checkpoint,
+                    out,
+                    history,
+                    report,
+                };
+                return ppo_cmd::run(common, ppo);
+            }
+            let steps = steps.unwrap_or(300);
             let args = policy_cmd::Args {
                 dpo: matches!(algorithm, Algorithm::Dpo),
                 songs,
@@ -436,6 +503,290 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `recut-trainer policy --algorithm ppo`: PPO of the policy from a reference checkpoint
+/// (or a PPO checkpoint to resume), judged on the held-out songs by a simulated taste.
+mod ppo_cmd {
+    use std::path::PathBuf;
+    use std::time::Instant;
+
+    use anyhow::{Context, Result, bail};
+    use recut_trainer::device;
+    use recut_trainer::export::{ExportInfo, write_policy};
+    use recut_trainer::model::PolicyNet;
+    use recut_trainer::ppo::{
+        PpoConfig, RewardMix, RewardSource, load_checkpoint, start_from, train_ppo,
+    };
+    use recut_trainer::raters::{Rater, Taste};
+    use recut_trainer::train_policy::{EvalConfig, Logits, evaluate, load_songs};
+
+    /// PPO steps when `--steps` is not given.
+    pub const DEFAULT_STEPS: usize = 40;
+
+    /// The PPO-only flags of `recut-trainer policy`.
+    #[derive(clap::Args)]
+    pub struct PpoFlags {
+        /// ppo: reward model, a `reward.onnx` or a tch checkpoint from `recut-trainer
+        /// reward`; without it the dense reward alone (said in the log).
+        #[arg(long)]
+        pub reward_model: Option<PathBuf>,
+        /// ppo: weight of the reward model's (scaled, clamped) score.
+        #[arg(long, default_value_t = recut_trainer::ppo::DEFAULT_LEARNED_WEIGHT)]
+        pub learned_weight: f64,
+        /// ppo: weight of the dense reward (0–1).
+        #[arg(long, default_value_t = recut_trainer::ppo::DEFAULT_DENSE_WEIGHT)]
+        pub dense_weight: f64,
+        /// ppo: the score is multiplied by this after the offset.
+        #[arg(long, default_value_t = 1.0)]
+        pub reward_scale: f64,
+        /// ppo: added to the score before scaling.
+        #[arg(long, default_value_t = 0.0)]
+        pub reward_offset: f64,
+        /// ppo: the scaled score is clamped to ± this.
+        #[arg(long, default_value_t = recut_trainer::ppo::DEFAULT_REWARD_CLAMP)]
+        pub reward_clamp: f64,
+        /// ppo: clip range of the probability ratio.
+        #[arg(long, default_value_t = 0.2)]
+        pub clip: f64,
+        /// ppo: weight of the per-beat KL to the reference policy.
+        #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
+        pub kl_coef: f64,
+        /// ppo: GAE λ.
+        #[arg(long, default_value_t = 0.95)]
+        pub gae_lambda: f64,
+        /// ppo: discount per beat.
+        #[arg(long, default_value_t = 1.0)]
+        pub gamma: f64,
+        /// ppo: passes over each batch of rollouts.
+        #[arg(long, default_value_t = PpoConfig::default().ppo_epochs)]
+        pub ppo_epochs: usize,
+        /// ppo: plans sampled per step.
+        #[arg(long, default_value_t = PpoConfig::default().rollouts_per_step)]
+        pub rollouts_per_step: usize,
+        /// ppo: plans of the same song per step (their mean reward is the baseline).
+        #[arg(long, default_value_t = PpoConfig::default().plans_per_song)]
+        pub group_size: usize,
+        /// ppo: songs per gradient step.
+        #[arg(long, default_value_t = PpoConfig::default().minibatch_size)]
+        pub minibatch_size: usize,
+        /// ppo: decoder temperature of the rollouts.
+        #[arg(long, default_value_t = PpoConfig::default().temperature)]
+        pub rollout_temperature: f64,
+        /// ppo: evaluate on the training songs (for policy_best) every N steps.
+        #[arg(long, default_value_t = PpoConfig::default().eval_every)]
+        pub eval_every: usize,
+        /// ppo: write a resumable checkpoint every N steps (0 = none).
+        #[arg(long, default_value_t = 10)]
+        pub checkpoint_every: usize,
+        /// ppo: resume from a checkpoint folder (`<ppo-dir>/ppo_step_NNNNNN`).
+        #[arg(long)]
+        pub resume: Option<PathBuf>,
+        /// ppo: folder of checkpoints, policy_best and policy_final.
+        #[arg(long, default_value = "models/ppo")]
+        pub ppo_dir: PathBuf,
+        /// ppo: text log (appended).
+        #[arg(long, default_value = "logs/ppo.log")]
+        pub log: PathBuf,
+        /// ppo: training-progress picture.
+        #[arg(long, default_value = "logs/ppo_progress.png")]
+        pub plot: PathBuf,
+        /// ppo: plans per held-out song and policy in the final comparison.
+        #[arg(long, default_value_t = 8)]
+        pub eval_plans: usize,
+    }
+
+    /// The `policy` flags PPO shares with bc and dpo.
+    pub struct Common {
+        pub songs: PathBuf,
+        pub max_songs: Option<usize>,
+        pub held_out: usize,
+        pub steps: usize,
+        pub lr: Option<f64>,
+        pub from: Option<PathBuf>,
+        pub taste: String,
+        pub temperature: f64,
+        pub only_if_better: bool,
+        pub seed: u64,
+        pub checkpoint: PathBuf,
+        pub out: PathBuf,
+        pub history: PathBuf,
+        pub report: Option<PathBuf>,
+    }
+
+    pub fn run(c: Common, f: PpoFlags) -> Result<()> {
+        let t0 = Instant::now();
+        let dev = device::pick_device();
+        tch::manual_seed(c.seed as i64);
+        let taste =
+            Taste::parse(&c.taste).with_context(|| format!("unknown taste `{}`", c.taste))?;
+        let rater = Rater::new(taste).with_temperature(c.temperature);
+        eprintln!("analysing songs in {} …", c.songs.display());
+        let songs = load_songs(&c.songs, c.max_songs)?;
+        if songs.len() <= c.held_out {
+            bail!(
+                "{} songs, need more than the {} held out",
+                songs.len(),
+                c.held_out
+            );
+        }
+        let (train, test) = songs.split_at(songs.len() - c.held_out);
+        let test_ids: Vec<&str> = test.iter().map(|s| s.id.as_str()).collect();
+        let (mut policy, reference, state, parent) = match (&f.resume, &c.from) {
+            (Some(r), _) => {
+                let (p, rf, st) = load_checkpoint(r, dev)
+                    .with_context(|| format!("resuming from {}", r.display()))?;
+                (p, rf, Some(st), r.display().to_string())
+            }
+            (None, Some(from)) => {
+                let rf = PolicyNet::load(from, dev)
+                    .with_context(|| format!("loading {}", from.display()))?;
+                (start_from(&rf)?, rf, None, from.display().to_string())
+            }
+            (None, None) => {
+                bail!("ppo needs --from <reference checkpoint> or --resume <checkpoint>")
+            }
+        };
+        let reward = match &f.reward_model {
+            Some(p) => RewardSource::load(p, dev)
+                .with_context(|| format!("loading reward model {}", p.display()))?,
+            None => RewardSource::Dense,
+        };
+        let cfg = PpoConfig {
+            steps: c.steps,
+            rollouts_per_step: f.rollouts_per_step,
+            plans_per_song: f.group_size,
+            ppo_epochs: f.ppo_epochs,
+            minibatch_size: f.minibatch_size,
+            lr: c.lr.unwrap_or(PpoConfig::default().lr),
+            clip: f.clip,
+            kl_coef: f.kl_coef,
+            gamma: f.gamma,
+            gae_lambda: f.gae_lambda,
+            temperature: f.rollout_temperature,
+            reward: RewardMix {
+                learned_weight: f.learned_weight,
+                dense_weight: f.dense_weight,
+                scale: f.reward_scale,
+                offset: f.reward_offset,
+                clamp: f.reward_clamp,
+            },
+            eval_every: f.eval_every,
+            checkpoint_every: f.checkpoint_every,
+            out_dir: f.ppo_dir.clone(),
+            log: Some(f.log.clone()),
+            history: Some(c.history.clone()),
+            plot: Some(f.plot.clone()),
+            progress: true,
+            seed: c.seed,
+            ..Default::default()
+        };
+        eprintln!(
+            "ppo on {} training songs ({}) on {}; held out {:?}",
+            train.len(),
+            policy.architecture(),
+            device::device_name(dev),
+            test_ids
+        );
+        let rep = train_ppo(&cfg, &mut policy, &reference, train, &reward, state)?;
+        let best = PolicyNet::load(&rep.best_path, dev)
+            .with_context(|| format!("loading {}", rep.best_path.display()))?;
+        let ev_cfg = EvalConfig {
+            plans: f.eval_plans,
+            ..Default::default()
+        };
+        let ev = evaluate(
+            &Logits::Net(&reference),
+            &Logits::Net(&best),
+            test,
+            &rater,
+            &ev_cfg,
+        )?;
+        let mut songs_won = 0usize;
+        for s in test {
+            let e = evaluate(
+                &Logits::Net(&reference),
+                &Logits::Net(&best),
+                std::slice::from_ref(s),
+                &rater,
+                &ev_cfg,
+            )?;
+            songs_won += usize::from(e.win_rate > 0.5);
+        }
+        println!(
+            "ppo: {} steps in {:.1} s ({}), evaluation reward {:.4} -> {:.4} (best {:.4} at step {})",
+            rep.state.step,
+            rep.seconds,
+            rep.reward_source,
+            rep.start_eval,
+            rep.final_eval,
+            rep.state.best_eval.unwrap_or(f64::NAN),
+            rep.state.best_step
+        );
+        println!(
+            "held-out {:?}, taste `{}`: win rate of ppo (best) over reference {:.3} ({} comparisons, {} ties), songs won {}/{}; utility {:.3} -> {:.3}; keep ratio {:.3} -> {:.3}; splices {:.2} -> {:.2}",
+            test_ids,
+            taste.name(),
+            ev.win_rate,
+            ev.comparisons,
+            ev.ties,
+            songs_won,
+            test.len(),
+            ev.old.utility,
+            ev.new.utility,
+            ev.old.keep_ratio,
+            ev.new.keep_ratio,
+            ev.old.splices,
+            ev.new.splices
+        );
+        let better = ev.win_rate > 0.5;
+        if better || !c.only_if_better {
+            best.save(&c.checkpoint)?;
+            let created = recut_engine::model::onnx::now_rfc3339();
+            let stamp = created.replace([':', '-'], "");
+            let source = match &f.reward_model {
+                Some(p) => format!("reward:{}", p.display()),
+                None => "dense".into(),
+            };
+            let info = ExportInfo {
+                model_version: format!("policy-ppo-{}", stamp.trim_end_matches('Z')),
+                parent: Some(parent),
+                trained_on: format!("ppo-{source}:{}", rep.state.step * cfg.rollouts_per_step),
+                created,
+            };
+            write_policy(&best, &info, &c.out)?;
+            println!("wrote {} and {}", c.out.display(), c.checkpoint.display());
+        } else {
+            println!(
+                "ppo did not beat the reference on held-out songs: {} left as it was",
+                c.out.display()
+            );
+        }
+        if let Some(p) = &c.report {
+            let figures = serde_json::json!({
+                "algorithm": "ppo",
+                "taste": taste.name(),
+                "reward_source": rep.reward_source,
+                "steps": rep.state.step,
+                "ppo_seconds": rep.seconds,
+                "seconds": t0.elapsed().as_secs_f64(),
+                "start_eval_reward": rep.start_eval,
+                "final_eval_reward": rep.final_eval,
+                "best_eval_reward": rep.state.best_eval,
+                "best_step": rep.state.best_step,
+                "win_rate": ev.win_rate,
+                "songs_won": songs_won,
+                "held_out": test_ids,
+                "eval": ev,
+                "exported": better || !c.only_if_better,
+            });
+            if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(p, serde_json::to_string_pretty(&figures)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// `recut-trainer policy`: behaviour cloning and DPO of the policy.

@@ -238,8 +238,11 @@ fn ratings_adapt_to_pairs() {
         rating("s1", &[0, 1], &[0, 0], "b"),
         rating("missing", &[0, 1, 2, 0], &[0, 0, 0, 0], "tie"),
     ];
-    let (pairs, skipped) =
-        pairs_from_ratings(&ratings, |r| (r.song_id == "s1").then(|| feats.clone()));
+    let (pairs, skipped) = pairs_from_ratings(&ratings, |r| {
+        (r.song_id == "s1")
+            .then(|| feats.clone())
+            .ok_or_else(|| "song missing".to_owned())
+    });
     assert_eq!(pairs.len(), 1, "{skipped:?}");
     assert_eq!(pairs[0].actions_a, vec![0, 1, 2, 0]);
     assert_eq!(pairs[0].preference, Preference::A);

@@ -12,7 +12,10 @@ use std::process::Command;
 /// Audio formats the demo folder may hold.
 const AUDIO_EXTENSIONS: &[&str] = &["ogg", "flac", "wav", "mp3"];
 
-/// `cargo xtask demo`: analyse the shipped demo song, so a new user sees Recut work in one command.
+/// `cargo xtask demo`: analyse the shipped demo song, edit it with the shipped policy, make
+/// rating candidates, then run one whole simulated feedback cycle on it (candidates →
+/// simulated ratings → reward model → DPO → before/after figures), so a new user sees
+/// Recut work and learn in one command.
 pub fn demo() -> Result<()> {
     setup::setup_if_needed()?;
     let recut = build_recut()?;
@@ -72,6 +75,45 @@ pub fn demo() -> Result<()> {
     ] {
         println!("wrote:      {}", out.join(name).display());
     }
+    demo_cycle(&song, &out.join("cycle"))
+}
+
+/// Simulated taste of the demo's feedback cycle (the taste the shipped models learned).
+const DEMO_TASTE: &str = DEFAULT_TASTE;
+
+/// One whole feedback cycle on the demo song with budgets small enough for a couple of
+/// minutes on two cores. The song is both trained and evaluated on (there is no other),
+/// which `recut-trainer cycle` says beside its before/after table; the models, ratings
+/// and WAVs stay under `out` (the shipped `models/` are not touched).
+fn demo_cycle(song: &Path, out: &Path) -> Result<()> {
+    run::run(cargo().args(["build", "--release", "-p", "recut-trainer"]))?;
+    let trainer = paths::target_dir().join("release/recut-trainer");
+    fs::create_dir_all(out)?;
+    println!("feedback cycle on the demo song (simulated `{DEMO_TASTE}` rater):");
+    run::run(
+        Command::new(&trainer)
+            .arg("cycle")
+            .arg("--songs")
+            .arg(song)
+            .args(["--held-out", "0", "--taste", DEMO_TASTE])
+            .args(["--n-ratings", "28", "--bc-steps", "60", "--dpo-steps", "40"])
+            .args([
+                "--reward-pairs",
+                "64",
+                "--eval-plans",
+                "8",
+                "--seed",
+                DEFAULT_SEED,
+            ])
+            .arg("--out-dir")
+            .arg(out)
+            .arg("--report")
+            .arg(out.join("cycle.json")),
+    )?;
+    println!(
+        "wrote:      {} (models, ratings, test_results.json, old/new WAVs under cycles/)",
+        out.display()
+    );
     Ok(())
 }
 
@@ -323,11 +365,93 @@ pub fn train_default() -> Result<()> {
     Ok(())
 }
 
+/// The plugin package, whose bundles carry ONNX Runtime and the models.
+const PLUGIN_PACKAGE: &str = "recut-plugin";
+/// The plugin's bundle name (`bundler.toml`).
+const PLUGIN_BUNDLE: &str = "Recut";
+/// ONNX Runtime as `cargo xtask setup` lays it out in `.deps/onnxruntime/` and as the
+/// bundles carry it (the plugin's `shipped.rs` looks for this name).
+const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
+/// What the VST3 bundle carries in `Contents/Resources/models/`, from `models/`.
+const SHIPPED_MODELS: &[&str] = &[
+    "policy.onnx",
+    "reward.onnx",
+    "MODEL_CARD_policy.md",
+    "MODEL_CARD_reward.md",
+];
+
 /// `cargo xtask bundle <package> [--release]`: nice-plug-xtask builds and bundles
 /// `.clap` / `.vst3` into `target/bundled`, named by `bundler.toml`.
+///
+/// For the plugin both bundles are self-contained (a user copies one file or folder):
+/// `Recut.clap` is one library built with the `bundled` feature, which compiles the policy
+/// and ONNX Runtime into it (the plugin writes the runtime to a per-user cache before
+/// loading it); `Recut.vst3` gets a library without those copies, ONNX Runtime beside it
+/// in `Contents/x86_64-linux/` and the models with their cards in
+/// `Contents/Resources/models/` (so it stays 29 MB smaller and its files can be replaced).
 pub fn bundle(args: Vec<String>) -> Result<()> {
-    let args = std::iter::once("bundle".to_owned()).chain(args);
-    nice_plug_xtask::main_with_args("cargo xtask", args)
+    if !args.iter().any(|a| a == PLUGIN_PACKAGE) {
+        let args = std::iter::once("bundle".to_owned()).chain(args);
+        return nice_plug_xtask::main_with_args("cargo xtask", args);
+    }
+    let root = paths::repo_root();
+    let runtime = paths::deps_dir().join("onnxruntime").join(ORT_LIBRARY);
+    if !runtime.is_file() {
+        bail!(
+            "{} is missing: run `cargo xtask setup` first (the bundles carry it)",
+            runtime.display()
+        );
+    }
+    let models = root.join("models");
+    for name in SHIPPED_MODELS {
+        let model = models.join(name);
+        if !model.is_file() {
+            bail!(
+                "{} is missing: the bundles carry it (`cargo xtask train-default` writes it)",
+                model.display()
+            );
+        }
+    }
+    // 1. Both bundles with the copies compiled in; the .clap is final after this.
+    let features = format!("{PLUGIN_PACKAGE}/bundled");
+    let with_copies = std::iter::once("bundle".to_owned())
+        .chain(args.iter().cloned())
+        .chain(["--features".to_owned(), features]);
+    nice_plug_xtask::main_with_args("cargo xtask", with_copies)?;
+
+    // 2. The .vst3 folder: the plain library, the runtime beside it, the models.
+    let release = args.iter().any(|a| a == "--release");
+    let mut build = cargo();
+    build.args(["build", "-p", PLUGIN_PACKAGE, "--lib"]);
+    if release {
+        build.arg("--release");
+    }
+    run::run(&mut build)?;
+    let built = paths::target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join("librecut_plugin.so");
+    let vst3 = paths::target_dir()
+        .join("bundled")
+        .join(format!("{PLUGIN_BUNDLE}.vst3"));
+    let lib_dir = vst3.join("Contents").join("x86_64-linux");
+    let copy = |from: &Path, to: &Path| -> Result<()> {
+        fs::copy(from, to)
+            .map(|_| ())
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))
+    };
+    copy(&built, &lib_dir.join(format!("{PLUGIN_BUNDLE}.so")))?;
+    copy(&runtime, &lib_dir.join(ORT_LIBRARY))?;
+    let resources = vst3.join("Contents").join("Resources").join("models");
+    fs::create_dir_all(&resources).with_context(|| format!("creating {}", resources.display()))?;
+    for name in SHIPPED_MODELS {
+        copy(&models.join(name), &resources.join(name))?;
+    }
+    println!(
+        "bundle: {} carries the policy and ONNX Runtime inside; {} carries {ORT_LIBRARY} and models/",
+        vst3.with_extension("clap").display(),
+        vst3.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -114,18 +114,40 @@ impl PolicyNet {
 
     /// `(logits [B, T, 3], value [B])`.
     pub fn forward_t(&self, features: &Tensor, mask: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let mut x = self.input.forward(features).gelu("none");
-        let bias = key_bias(mask);
-        for layer in &self.layers {
-            x = layer.forward_t(&x, &bias, train);
-        }
-        let h = self.ln_f.forward(&x);
+        let h = self.hidden(features, mask, train);
         let logits = self.logits_head.forward(&h);
         let value = self
             .value_head
             .forward(&masked_mean(&h, mask))
             .squeeze_dim(-1);
         (logits, value)
+    }
+
+    /// `(logits [B, T, 3], per-beat values [B, T])` for PPO: the value head applied to every
+    /// beat's hidden state. Because the head is linear, the masked mean of these per-beat
+    /// values is exactly the `value [B]` of [`Self::forward_t`] (the exported ONNX output),
+    /// so training per-beat values trains the exported one and the ONNX contract is
+    /// unchanged. Values of padded beats are garbage that nothing should read.
+    pub fn forward_values(
+        &self,
+        features: &Tensor,
+        mask: &Tensor,
+        train: bool,
+    ) -> (Tensor, Tensor) {
+        let h = self.hidden(features, mask, train);
+        let logits = self.logits_head.forward(&h);
+        let values = self.value_head.forward(&h).squeeze_dim(-1);
+        (logits, values)
+    }
+
+    /// The final hidden states `[B, T, d]` both heads read.
+    fn hidden(&self, features: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+        let mut x = self.input.forward(features).gelu("none");
+        let bias = key_bias(mask);
+        for layer in &self.layers {
+            x = layer.forward_t(&x, &bias, train);
+        }
+        self.ln_f.forward(&x)
     }
 
     /// `recut.architecture`.

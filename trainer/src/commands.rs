@@ -1,0 +1,526 @@
+//! The feedback subcommands of `recut-trainer`: `import-csv`, `stats`, `evaluate`,
+//! `cycle`, and where `reward` gets its pairs (`--ratings` or `--pairs-from-taste`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use recut_engine::candidates::{BaselinePolicy, Policy};
+use recut_engine::feedback::{CandidateIndex, Mode};
+use recut_trainer::cycle::{
+    CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
+};
+use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
+use recut_trainer::dpo::{DpoConfig, DpoLoss};
+use recut_trainer::evaluate::{
+    EvalOptions, EvalSong, Judge, RESULTS_FILE, evaluate_policies, reward_judge,
+};
+use recut_trainer::import::{describe_problems, load_ratings, read_index};
+use recut_trainer::model::{MlpConfig, PolicyConfig, RewardConfig};
+use recut_trainer::raters::{Answer, Rater, Taste};
+use recut_trainer::sim::{SimSong, simulate_pairs};
+use recut_trainer::stats::rating_stats;
+use recut_trainer::train_policy::BcConfig;
+use recut_trainer::train_reward::TrainConfig;
+
+/// The taste names, for error messages.
+const TASTES: &str = "tight, long, smooth, energetic, phrase_aware";
+
+fn parse_taste(name: &str) -> Result<Taste> {
+    Taste::parse(name).with_context(|| format!("unknown taste `{name}` ({TASTES})"))
+}
+
+/// How to treat a bad record in a ratings file.
+#[derive(Args, Clone, Debug)]
+pub struct ModeArgs {
+    /// Stop at the first malformed, unresolvable or duplicate record.
+    #[arg(long, conflicts_with = "lenient")]
+    pub strict: bool,
+    /// Keep every good record and report the bad ones (the default).
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+impl ModeArgs {
+    pub fn mode(&self) -> Mode {
+        if self.strict {
+            Mode::Strict
+        } else {
+            Mode::Lenient
+        }
+    }
+}
+
+fn print_problems(problems: &[recut_engine::feedback::RecordError]) {
+    for line in describe_problems(problems) {
+        eprintln!("{line}");
+    }
+}
+
+fn index(manifest: Option<&Path>) -> Result<Option<CandidateIndex>> {
+    manifest
+        .map(|m| read_index(m).with_context(|| format!("reading {}", m.display())))
+        .transpose()
+}
+
+/// `recut-trainer import-csv`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Ratings: CSV (`song_id,edit_a,edit_b,preference,strength`), a JSON array or JSON
+    /// lines in the seed's short or full form, or a feedback store folder.
+    pub input: PathBuf,
+    /// Where the ratings go, as a JSON array in the seed's full form.
+    #[arg(long, default_value = "feedback/preferences.json")]
+    pub out: PathBuf,
+    /// Candidates manifest that resolves edit ids (`eval_outputs/manifest.json`).
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+}
+
+/// Reads, checks and converts ratings; every record not kept is reported with its index
+/// and field. Returns an error in strict mode at the first bad record (nothing written).
+pub fn import(a: ImportArgs) -> Result<()> {
+    let index = index(a.manifest.as_deref())?;
+    let loaded = load_ratings(&a.input, index.as_ref(), a.mode.mode())
+        .with_context(|| format!("importing {} (nothing written)", a.input.display()))?;
+    print_problems(&loaded.problems);
+    if let Some(d) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    recut_engine::feedback::write_json(&a.out, &loaded.ratings)?;
+    let errors = loaded.errors().count();
+    let warnings = loaded.warnings().count();
+    println!(
+        "{} ratings written to {}; {errors} records not kept, {warnings} warnings",
+        loaded.ratings.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// `recut-trainer stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Ratings file (any of the three shapes) or feedback store folder.
+    pub input: PathBuf,
+    /// Candidates manifest that resolves edit ids.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+}
+
+pub fn stats(a: StatsArgs) -> Result<()> {
+    let index = index(a.manifest.as_deref())?;
+    let loaded = load_ratings(&a.input, index.as_ref(), a.mode.mode())
+        .with_context(|| format!("reading {}", a.input.display()))?;
+    print_problems(&loaded.problems);
+    let s = rating_stats(&loaded.ratings);
+    print!("{s}");
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&s)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// `--ratings`: pairs of a ratings file / store whose songs are in `songs`.
+pub fn rated_pairs(
+    ratings: &Path,
+    manifest: Option<&Path>,
+    mode: Mode,
+    songs: &Path,
+) -> Result<Vec<PreferencePair>> {
+    let index = index(manifest)?;
+    let loaded = load_ratings(ratings, index.as_ref(), mode)
+        .with_context(|| format!("reading {}", ratings.display()))?;
+    print_problems(&loaded.problems);
+    let wanted = recut_trainer::cycle::rated_songs(&loaded.ratings);
+    eprintln!(
+        "{} ratings of {} songs; analysing them in {} …",
+        loaded.ratings.len(),
+        wanted.len(),
+        songs.display()
+    );
+    let library = SongLibrary::analyze_dir(songs, Some(&wanted))?;
+    let (pairs, skipped) = pairs_from_ratings(&loaded.ratings, |r| library.features_for(r));
+    for s in &skipped {
+        eprintln!("skipped: {s}");
+    }
+    if pairs.is_empty() {
+        bail!(
+            "none of the {} ratings can be used (see above)",
+            loaded.ratings.len()
+        );
+    }
+    Ok(pairs)
+}
+
+/// Where `reward` gets its pairs from.
+pub struct RewardData {
+    pub pairs: Vec<PreferencePair>,
+    /// The simulated rater's answers (for its ceiling), when simulated.
+    pub answers: Option<Vec<Answer>>,
+    /// In words, for the log.
+    pub source: String,
+}
+
+/// Pairs for `reward`: rated pairs from `ratings`, or simulated pairs of `taste`.
+#[allow(clippy::too_many_arguments)]
+pub fn reward_data(
+    ratings: Option<&Path>,
+    manifest: Option<&Path>,
+    mode: Mode,
+    taste: Option<&str>,
+    songs: &Path,
+    max_songs: Option<usize>,
+    max_beats: Option<usize>,
+    n_pairs: usize,
+    temperature: f64,
+    seed: u64,
+) -> Result<RewardData> {
+    match (ratings, taste) {
+        (Some(r), None) => {
+            let pairs = rated_pairs(r, manifest, mode, songs)?;
+            Ok(RewardData {
+                source: format!("ratings {}", r.display()),
+                pairs,
+                answers: None,
+            })
+        }
+        (None, Some(t)) => {
+            let taste = parse_taste(t)?;
+            eprintln!("analysing songs in {} …", songs.display());
+            let mut songs = SimSong::analyze_dir(songs, max_songs)?;
+            if let Some(n) = max_beats {
+                songs = songs.iter().map(|s| s.crop(n)).collect();
+            }
+            let rater = Rater::new(taste).with_temperature(temperature);
+            let (pairs, answers) = simulate_pairs(&songs, &rater, n_pairs, seed);
+            Ok(RewardData {
+                source: format!(
+                    "{} songs, taste `{}` (ceiling {:.3})",
+                    songs.len(),
+                    taste.name(),
+                    Rater::ceiling(&answers)
+                ),
+                pairs,
+                answers: Some(answers),
+            })
+        }
+        _ => bail!("give either --ratings or --pairs-from-taste"),
+    }
+}
+
+/// `recut-trainer evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The old policy: an ONNX file, or `baseline`.
+    #[arg(long)]
+    pub old: String,
+    /// The new policy: an ONNX file, or `baseline`.
+    #[arg(long)]
+    pub new: String,
+    /// Folder of songs to evaluate on (every audio file in it).
+    #[arg(long)]
+    pub songs: PathBuf,
+    #[arg(long)]
+    pub max_songs: Option<usize>,
+    /// Judge by this simulated rater's taste (tight, long, smooth, energetic, phrase_aware).
+    #[arg(long)]
+    pub rater: Option<String>,
+    /// Judge by this reward model (ONNX) when no --rater is given.
+    #[arg(long)]
+    pub reward_model: Option<PathBuf>,
+    /// Target length, share of each song.
+    #[arg(long, default_value_t = recut_engine::candidates::DEFAULT_TARGET_FRACTION)]
+    pub target_fraction: f64,
+    /// Decoder temperature.
+    #[arg(long, default_value_t = 0.3)]
+    pub temperature: f64,
+    /// Edits per song and policy (same seeds for both).
+    #[arg(long, default_value_t = 8)]
+    pub plans: usize,
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+    /// Output folder: `test_results.json` and `<song>/{old,new}.wav`.
+    #[arg(long, default_value = "policy_test_output")]
+    pub out: PathBuf,
+    /// Do not render the old/new WAVs.
+    #[arg(long)]
+    pub no_wavs: bool,
+}
+
+fn load_policy(spec: &str) -> Result<Box<dyn Policy>> {
+    if spec == "baseline" {
+        return Ok(Box::new(BaselinePolicy));
+    }
+    let m =
+        recut_engine::PolicyModel::load(spec).with_context(|| format!("loading policy {spec}"))?;
+    Ok(Box::new(m))
+}
+
+pub fn evaluate(a: EvaluateArgs) -> Result<()> {
+    let old = load_policy(&a.old)?;
+    let new = load_policy(&a.new)?;
+    let judge = match (&a.rater, &a.reward_model) {
+        (Some(t), _) => Some(Judge::Rater(Rater::new(parse_taste(t)?))),
+        (None, Some(p)) => Some(reward_judge(
+            recut_engine::RewardModel::load(p)
+                .with_context(|| format!("loading {}", p.display()))?,
+        )),
+        (None, None) => None,
+    };
+    let mut files = recut_engine::audio::list_audio_files(&a.songs)?;
+    files.truncate(a.max_songs.unwrap_or(usize::MAX));
+    if files.is_empty() {
+        bail!("no audio files in {}", a.songs.display());
+    }
+    let cache = recut_engine::analysis::cache::Cache::default_location();
+    let songs = files
+        .iter()
+        .map(|p| {
+            let (an, _) = recut_engine::analysis::cache::analyze_file(
+                p,
+                &Default::default(),
+                Some(&cache),
+                &mut |_| {},
+            )
+            .with_context(|| format!("analysing {}", p.display()))?;
+            Ok(EvalSong {
+                id: recut_engine::candidates::song_id(p),
+                analysis: Arc::new(an),
+                path: Some(p.clone()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let opts = EvalOptions {
+        target_fraction: a.target_fraction,
+        temperature: a.temperature,
+        plans: a.plans,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let results = evaluate_policies(
+        old.as_ref(),
+        new.as_ref(),
+        &songs,
+        judge.as_ref(),
+        &opts,
+        (!a.no_wavs).then_some(a.out.as_path()),
+        true,
+    )?;
+    let path = a.out.join(RESULTS_FILE);
+    results.write(&path)?;
+    print!("{}", results.table());
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CycleAlgorithm {
+    Dpo,
+    Ppo,
+}
+
+/// `recut-trainer cycle`.
+#[derive(Args, Debug)]
+pub struct CycleArgs {
+    /// Folder of songs (or one song's folder); the last --held-out (by file name) are for
+    /// evaluation only.
+    #[arg(long)]
+    pub songs: PathBuf,
+    #[arg(long)]
+    pub max_songs: Option<usize>,
+    #[arg(long, default_value_t = 4)]
+    pub held_out: usize,
+    /// Models folder: the cycle goes to `<dir>/cycles/<id>/`, the lineage to
+    /// `<dir>/lineage.json`.
+    #[arg(long, default_value = "models")]
+    pub out_dir: PathBuf,
+    /// Reference policy checkpoint (e.g. the last cycle's `policy.safetensors`);
+    /// behaviour cloning of the baseline when not given.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Simulated rater taste (tight, long, smooth, energetic, phrase_aware).
+    #[arg(long, conflicts_with = "ratings", required_unless_present = "ratings")]
+    pub taste: Option<String>,
+    /// Human ratings (file or store folder) instead of a simulated rater; edit ids
+    /// resolve through this cycle's candidates manifest.
+    #[arg(long)]
+    pub ratings: Option<PathBuf>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    /// Simulated ratings to collect.
+    #[arg(long, default_value_t = 200)]
+    pub n_ratings: usize,
+    /// Simulated rater temperature (utility units; lower = less noisy).
+    #[arg(long, default_value_t = 0.25)]
+    pub rater_temperature: f64,
+    /// Candidate temperatures (one candidate each).
+    #[arg(long, value_delimiter = ',', default_values_t = CYCLE_TEMPERATURES.to_vec())]
+    pub temperatures: Vec<f64>,
+    /// Target length of the edits, share of each song.
+    #[arg(long, default_value_t = recut_engine::candidates::DEFAULT_TARGET_FRACTION)]
+    pub target_fraction: f64,
+    /// Candidates at several lengths (shares of each song, e.g. 0.6,0.75,0.9), one set of
+    /// --temperatures each, so a taste for length shows in the ratings; default: only
+    /// --target-fraction.
+    #[arg(long, value_delimiter = ',')]
+    pub candidate_fractions: Vec<f64>,
+    /// Behaviour-cloning steps of a reference trained from scratch.
+    #[arg(long, default_value_t = 200)]
+    pub bc_steps: usize,
+    /// Policy width (a reference trained from scratch).
+    #[arg(long, default_value_t = 64)]
+    pub width: i64,
+    #[arg(long, default_value_t = 2)]
+    pub layers: i64,
+    /// Reward model MLP hidden units.
+    #[arg(long, default_value_t = 64)]
+    pub reward_hidden: i64,
+    #[arg(long, default_value_t = 20)]
+    pub reward_epochs: usize,
+    /// Policy step: DPO on rated + reward-labelled pairs, or PPO against the reward model.
+    #[arg(long, value_enum, default_value_t = CycleAlgorithm::Dpo)]
+    pub algorithm: CycleAlgorithm,
+    #[arg(long, default_value_t = 150)]
+    pub dpo_steps: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub beta: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Pairs of the reference's own edits labelled by the reward model for DPO.
+    #[arg(long, default_value_t = 400)]
+    pub reward_pairs: usize,
+    /// Smallest reward difference of a labelled pair.
+    #[arg(long, default_value_t = 0.1)]
+    pub reward_margin: f64,
+    /// PPO steps (--algorithm ppo).
+    #[arg(long, default_value_t = 40)]
+    pub ppo_steps: usize,
+    /// Longest window of beats a DPO pair is cropped to.
+    #[arg(long, default_value_t = 512)]
+    pub window: usize,
+    /// Edits per held-out song and policy in the evaluation.
+    #[arg(long, default_value_t = 8)]
+    pub eval_plans: usize,
+    /// Do not render old/new WAVs of the held-out songs.
+    #[arg(long)]
+    pub no_wavs: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also write the cycle's report (`cycle.json`) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+pub fn cycle(a: CycleArgs) -> Result<()> {
+    let ratings = match (&a.ratings, &a.taste) {
+        (Some(p), _) => RatingsSource::File {
+            path: p.clone(),
+            mode: a.mode.mode(),
+        },
+        (None, Some(t)) => RatingsSource::Simulated {
+            rater: Rater::new(parse_taste(t)?).with_temperature(a.rater_temperature),
+            n_ratings: a.n_ratings,
+        },
+        (None, None) => bail!("give --taste (simulated ratings) or --ratings"),
+    };
+    let cfg = CycleConfig {
+        songs_dir: a.songs.clone(),
+        max_songs: a.max_songs,
+        held_out: a.held_out,
+        models_dir: a.out_dir.clone(),
+        from: a.from.clone(),
+        policy_config: PolicyConfig {
+            layers: a.layers,
+            heads: 4,
+            width: a.width,
+            mlp_ratio: 2,
+            dropout: 0.0,
+        },
+        bc: BcConfig {
+            steps: a.bc_steps,
+            seed: a.seed,
+            ..Default::default()
+        },
+        ratings,
+        temperatures: a.temperatures.clone(),
+        target_fraction: a.target_fraction,
+        candidate_fractions: a.candidate_fractions.clone(),
+        reward_config: RewardConfig::Mlp(MlpConfig {
+            hidden: a.reward_hidden,
+        }),
+        reward_train: TrainConfig {
+            epochs: a.reward_epochs,
+            lr: 1e-3,
+            seed: a.seed,
+            ..Default::default()
+        },
+        algorithm: match a.algorithm {
+            CycleAlgorithm::Dpo => PolicyAlgorithm::Dpo,
+            CycleAlgorithm::Ppo => PolicyAlgorithm::Ppo,
+        },
+        dpo: DpoConfig {
+            loss: DpoLoss::Sigmoid,
+            beta: a.beta,
+            steps: a.dpo_steps,
+            lr: a.lr,
+            seed: a.seed,
+            ..Default::default()
+        },
+        window: a.window,
+        reward_pairs: a.reward_pairs,
+        reward_margin: a.reward_margin,
+        ppo_steps: a.ppo_steps,
+        eval: EvalOptions {
+            target_fraction: a.target_fraction,
+            plans: a.eval_plans,
+            ..Default::default()
+        },
+        wavs: !a.no_wavs,
+        seed: a.seed,
+        progress: true,
+    };
+    let r = run_cycle(&cfg)?;
+    if r.evaluated_on_training_songs {
+        println!("no song held out: before/after figures are on the training songs");
+    } else {
+        println!("before (reference) / after (new policy) on the held-out songs:");
+    }
+    print!("{}", r.results.table());
+    let s = &r.seconds;
+    println!(
+        "{}: {} candidates, {} ratings, reward val accuracy {}, dpo on {} rated + {} labelled pairs",
+        r.cycle,
+        r.candidates,
+        r.ratings,
+        r.reward_val_accuracy
+            .map_or("-".into(), |v| format!("{v:.3}")),
+        r.dpo_rated_pairs,
+        r.dpo_labelled_pairs
+    );
+    println!(
+        "seconds: analysis {:.1}, reference {:.1}, candidates {:.1}, ratings {:.1}, reward {:.1}, policy {:.1}, evaluation {:.1}; total {:.1}",
+        s.analysis, s.reference, s.candidates, s.ratings, s.reward, s.policy, s.evaluation, s.total
+    );
+    println!(
+        "new policy {} (parent {}), reward {}: {}",
+        r.policy_version,
+        r.reference_version,
+        r.reward_version,
+        r.dir.display()
+    );
+    if let Some(p) = &a.report {
+        std::fs::write(p, serde_json::to_string_pretty(&r)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,940 @@
+//! One whole feedback cycle (`recut-trainer cycle`): candidates → ratings → reward model
+//! → policy → evaluation, with every model's version and lineage kept.
+//!
+//! 1. Songs: the audio files of a folder (or one file), sorted by name; the last `held_out` are kept
+//!    out of everything but the evaluation.
+//! 2. Reference policy π_ref: a checkpoint (`from`, e.g. the previous cycle's
+//!    `policy.safetensors`), or behaviour cloning of the baseline on the training songs.
+//! 3. Candidates: π_ref's edits of every training song, one per temperature, rendered,
+//!    with `candidates/manifest.json` (DESIGN.md "Candidates manifest").
+//! 4. Ratings: a simulated rater answers `n_ratings` distinct pairs of candidates (spread
+//!    over the songs), written to the feedback store `feedback/` and exported to
+//!    `preferences.json`; or a file / store of human ratings, read through the manifest.
+//! 5. Reward model: Bradley–Terry on the rated pairs (validation split by song).
+//! 6. Policy (`algorithm = dpo`, the default): DPO from π_ref on the decided rated pairs plus `reward_pairs` pairs of π_ref's
+//!    own edits of the training songs labelled by the reward model (the pair's edit with
+//!    the higher score is chosen, pairs closer than `reward_margin` are dropped). The
+//!    labelled pairs carry what the reward model learned to edits the raters never heard,
+//!    which is where 200 ratings go further than DPO on them alone. With
+//!    `algorithm = ppo`: PPO from π_ref ([`crate::ppo::train_ppo`]) against the new reward
+//!    model mixed with the dense reward.
+//! 7. Evaluation of the new policy against π_ref on the held-out songs
+//!    ([`crate::evaluate`]), judged by the simulated rater's taste, or by the reward model
+//!    when the ratings came from people. With no song held out (a one-song demo) the
+//!    training songs are evaluated instead, and the report says so.
+//!
+//! Output: `<models_dir>/cycles/<cycle id>/` holds the checkpoints, `policy.onnx`,
+//! `reward.onnx`, candidates, feedback, `preferences.json`, `training_history.json`,
+//! `test_results.json`, `policy_test_output/` (old/new WAVs) and `cycle.json`;
+//! `<models_dir>/lineage.json` lists every model a cycle made with its parent, data and
+//! figures.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use recut_engine::candidates::{CandidateOptions, Manifest, Target, process_song};
+use recut_engine::edit::{Constraints, decode};
+use recut_engine::feedback::{
+    CandidateIndex, EditRef, Mode, Preference as FbPreference, Rating, Side, Store,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{PreferencePair, SongLibrary, pairs_from_ratings};
+use crate::dpo::{DpoConfig, DpoPair, clone_policy, train_dpo};
+use crate::error::{Result, TrainError};
+use crate::evaluate::{
+    EvalOptions, EvalSong, Judge, NetPolicy, RESULTS_FILE, TestResults, evaluate_policies,
+};
+use crate::export::{ExportInfo, write_policy, write_reward};
+use crate::model::{PolicyConfig, PolicyNet, RewardConfig, RewardModel};
+use crate::ppo::{PpoConfig, RewardSource, train_ppo};
+use crate::raters::Rater;
+use crate::rng::Rng;
+use crate::train_policy::{BcConfig, Song, baseline_demos, crop, policy_logits, train_bc};
+use crate::train_reward::{TrainConfig, score_pairs, train_reward};
+
+/// Candidate temperatures of a cycle: 8 candidates give 28 distinct pairs per song.
+pub const CYCLE_TEMPERATURES: [f64; 8] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+/// Range of decoding temperatures of the reward-labelled pairs.
+pub const LABEL_TEMPERATURES: (f64, f64) = (0.2, 1.0);
+/// Half-width of the range of target shares of PPO rollouts around the cycle's target.
+pub const PPO_SHARE_SPREAD: f64 = 0.1;
+/// Lineage file inside the models folder.
+pub const LINEAGE_FILE: &str = "lineage.json";
+
+/// Where the ratings come from.
+#[derive(Debug, Clone)]
+pub enum RatingsSource {
+    /// A simulated rater answers this many pairs of candidates.
+    Simulated { rater: Rater, n_ratings: usize },
+    /// A ratings file (any of the three shapes) or a feedback store folder; short-form
+    /// edit ids resolve through this cycle's candidates manifest.
+    File { path: PathBuf, mode: Mode },
+}
+
+/// Which algorithm fine-tunes the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyAlgorithm {
+    Dpo,
+    Ppo,
+}
+
+/// Everything a cycle needs.
+#[derive(Debug, Clone)]
+pub struct CycleConfig {
+    pub songs_dir: PathBuf,
+    pub max_songs: Option<usize>,
+    /// The last N songs (by file name) are evaluation only.
+    pub held_out: usize,
+    /// Models folder: the cycle goes to `cycles/<id>/`, the lineage to `lineage.json`.
+    pub models_dir: PathBuf,
+    /// Reference policy checkpoint; behaviour cloning of the baseline when `None`.
+    pub from: Option<PathBuf>,
+    /// Shape of a policy trained from scratch (behaviour cloning).
+    pub policy_config: PolicyConfig,
+    pub bc: BcConfig,
+    pub ratings: RatingsSource,
+    /// One candidate per temperature.
+    pub temperatures: Vec<f64>,
+    /// Target length of labelled pairs and evaluation edits (and of the candidates when
+    /// `candidate_fractions` is empty), share of the song.
+    pub target_fraction: f64,
+    /// Target lengths of the candidates, shares of the song (one set of temperatures per
+    /// length; ids `share_<f>_temp_<t>`). Candidates of one length differ by little more
+    /// than the decoder's slack, so a taste for length (tight, long) is hardly visible in
+    /// them: several lengths let the raters show it.
+    pub candidate_fractions: Vec<f64>,
+    pub reward_config: RewardConfig,
+    pub reward_train: TrainConfig,
+    pub algorithm: PolicyAlgorithm,
+    pub dpo: DpoConfig,
+    /// Longest window of beats a DPO pair is cropped to.
+    pub window: usize,
+    /// Extra pairs of π_ref's edits labelled by the reward model.
+    pub reward_pairs: usize,
+    /// Smallest reward-score difference (reward units) of a labelled pair.
+    pub reward_margin: f64,
+    /// PPO steps (`algorithm = ppo`; the rest of [`PpoConfig`] at its defaults, rollouts
+    /// at the cycle's target length ± [`PPO_SHARE_SPREAD`]).
+    pub ppo_steps: usize,
+    pub eval: EvalOptions,
+    /// Render old/new WAVs of the held-out songs.
+    pub wavs: bool,
+    pub seed: u64,
+    /// Progress bars.
+    pub progress: bool,
+}
+
+/// Seconds each step took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepTimes {
+    pub analysis: f64,
+    pub reference: f64,
+    pub candidates: f64,
+    pub ratings: f64,
+    pub reward: f64,
+    pub policy: f64,
+    pub evaluation: f64,
+    pub total: f64,
+}
+
+/// A model a cycle made, as listed in `lineage.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineageEntry {
+    /// `policy` or `reward`.
+    pub kind: String,
+    pub model_version: String,
+    /// Model it was fine-tuned from (`None` for a model trained from scratch).
+    pub parent: Option<String>,
+    pub cycle: String,
+    pub created: String,
+    /// ONNX file and tch checkpoint, as written.
+    pub onnx: Option<String>,
+    pub checkpoint: String,
+    /// `recut.trained_on` of its data.
+    pub trained_on: String,
+    /// Figures that say how good it is (validation accuracy, win rate …).
+    pub figures: serde_json::Value,
+}
+
+/// `lineage.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    pub models: Vec<LineageEntry>,
+}
+
+impl Lineage {
+    /// Reads `path`, or an empty lineage when it does not exist.
+    pub fn read(path: &Path) -> Result<Lineage> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| TrainError::Json {
+                path: path.to_owned(),
+                source: e,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lineage::default()),
+            Err(e) => Err(TrainError::Io {
+                path: path.to_owned(),
+                source: e,
+            }),
+        }
+    }
+
+    /// Writes `path` (pretty JSON).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_json(path, self)
+    }
+}
+
+/// What a cycle did (`cycle.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CycleReport {
+    pub cycle: String,
+    pub dir: PathBuf,
+    pub train_songs: Vec<String>,
+    pub held_out_songs: Vec<String>,
+    /// No song was held out: the evaluation ran on the training songs.
+    pub evaluated_on_training_songs: bool,
+    pub reference_version: String,
+    pub policy_version: String,
+    pub reward_version: String,
+    pub algorithm: PolicyAlgorithm,
+    /// Candidates rendered (all songs).
+    pub candidates: usize,
+    /// Ratings used / not usable (with why).
+    pub ratings: usize,
+    pub ratings_skipped: Vec<String>,
+    /// Rating problems met reading a file (index, field, what).
+    pub rating_problems: Vec<String>,
+    /// Simulated rater's ceiling on its own answers (`None` for human ratings).
+    pub rater_ceiling: Option<f64>,
+    pub reward_val_accuracy: Option<f64>,
+    pub dpo_rated_pairs: usize,
+    pub dpo_labelled_pairs: usize,
+    pub results: TestResults,
+    pub seconds: StepTimes,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).map_err(io(d))?;
+    }
+    let text = serde_json::to_string_pretty(v).map_err(|e| TrainError::Json {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    std::fs::write(path, text).map_err(io(path))
+}
+
+fn feedback(e: recut_engine::feedback::FeedbackError) -> TrainError {
+    TrainError::Engine(recut_engine::Error::Feedback(e))
+}
+
+/// A song with its file.
+struct CycleSong {
+    song: Song,
+    path: PathBuf,
+}
+
+/// The audio files of `dir` (or `dir` itself when it is a file), analysed.
+fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<CycleSong>> {
+    let mut files = if dir.is_file() {
+        vec![dir.to_owned()]
+    } else {
+        recut_engine::audio::list_audio_files(dir)?
+    };
+    files.truncate(limit.unwrap_or(usize::MAX));
+    if files.is_empty() {
+        return Err(TrainError::Data(format!(
+            "no audio files in {}",
+            dir.display()
+        )));
+    }
+    let cache = recut_engine::analysis::cache::Cache::default_location();
+    files
+        .into_iter()
+        .map(|p| {
+            let (a, _) = recut_engine::analysis::cache::analyze_file(
+                &p,
+                &Default::default(),
+                Some(&cache),
+                &mut |_| {},
+            )?;
+            Ok(CycleSong {
+                song: Song::new(recut_engine::candidates::song_id(&p), Arc::new(a)),
+                path: p,
+            })
+        })
+        .collect()
+}
+
+/// `20261125T001234` from an RFC 3339 time.
+fn stamp(created: &str) -> String {
+    created
+        .split('.')
+        .next()
+        .unwrap_or(created)
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_owned()
+}
+
+/// A fresh cycle folder under `models_dir/cycles/`.
+fn cycle_dir(models_dir: &Path, created: &str) -> Result<(String, PathBuf)> {
+    let base = format!("cycle-{}", stamp(created));
+    for k in 0..1000 {
+        let id = if k == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{k}")
+        };
+        let dir = models_dir.join("cycles").join(&id);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            return Ok((id, dir));
+        }
+    }
+    Err(TrainError::Config(format!(
+        "too many cycles named {base} in {}",
+        models_dir.display()
+    )))
+}
+
+fn edit_ref(c: &recut_engine::candidates::CandidateEntry) -> EditRef {
+    EditRef {
+        id: Some(c.id.clone()),
+        path: Some(c.path.clone()),
+        actions: c.actions.clone(),
+        duration_seconds: Some(c.duration_seconds),
+    }
+}
+
+/// Simulated ratings of distinct candidate pairs, round robin over the songs, appended to
+/// `store`. Returns the ratings and the rater's ceiling on them.
+fn simulate_ratings(
+    manifest: &Manifest,
+    songs: &HashMap<String, &Song>,
+    rater: &Rater,
+    n: usize,
+    store: &Store,
+    seed: u64,
+) -> Result<(Vec<Rating>, f64)> {
+    let mut rng = Rng::new(seed.wrapping_add(0x5EED));
+    // Every song's candidate pairs in a random order.
+    let mut queues: Vec<(usize, Vec<(usize, usize)>)> = manifest
+        .songs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let k = s.candidates.len();
+            let mut pairs: Vec<(usize, usize)> = (0..k)
+                .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+                .collect();
+            rng.shuffle(&mut pairs);
+            (i, pairs)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let mut ratings = Vec::with_capacity(n);
+    let mut answers = Vec::with_capacity(n);
+    let name = format!("sim-{}", rater.taste.name());
+    while ratings.len() < n && queues.iter().any(|(_, q)| !q.is_empty()) {
+        for (i, q) in queues.iter_mut() {
+            if ratings.len() >= n {
+                break;
+            }
+            let Some((x, y)) = q.pop() else { continue };
+            let entry = &manifest.songs[*i];
+            let Some(song) = songs.get(&entry.song_id) else {
+                continue;
+            };
+            // Which candidate is A is random, as is the side it is shown on.
+            let (x, y) = if rng.f64() < 0.5 { (x, y) } else { (y, x) };
+            let (ca, cb) = (&entry.candidates[x], &entry.candidates[y]);
+            let codes = |c: &recut_engine::candidates::CandidateEntry| -> Vec<u8> {
+                c.actions.iter().map(|&a| a as u8).collect()
+            };
+            let ans = rater.answer(song.features(), &codes(ca), &codes(cb), &mut rng);
+            let preference = match ans.preference {
+                crate::data::Preference::A => FbPreference::A,
+                crate::data::Preference::B => FbPreference::B,
+                crate::data::Preference::Tie => FbPreference::Tie,
+            };
+            let mut r = Rating::new(
+                entry.song_id.clone(),
+                edit_ref(ca),
+                edit_ref(cb),
+                preference,
+                ans.strength,
+            );
+            r.rater = Some(name.clone());
+            r.left = Some(if rng.f64() < 0.5 { Side::A } else { Side::B });
+            r.features_version = Some(manifest.features_version);
+            r.song_hash = Some(entry.content_hash.clone());
+            r.policy_version = Some(manifest.policy.model_version.clone());
+            store.append(&r).map_err(feedback)?;
+            ratings.push(r);
+            answers.push(ans);
+        }
+    }
+    Ok((ratings, Rater::ceiling(&answers)))
+}
+
+/// DPO pairs from the decided rated pairs (cropped once to `window` beats).
+fn rated_dpo_pairs(
+    pairs: &[PreferencePair],
+    index_of: &HashMap<String, usize>,
+    window: usize,
+    rng: &mut Rng,
+) -> Vec<DpoPair> {
+    use crate::data::Preference;
+    pairs
+        .iter()
+        .filter_map(|p| {
+            let song = *index_of.get(&p.song_id)?;
+            let (w, l) = match p.preference {
+                Preference::A => (&p.actions_a, &p.actions_b),
+                Preference::B => (&p.actions_b, &p.actions_a),
+                Preference::Tie => return None,
+            };
+            let range = crop(w.len(), window, rng);
+            Some(DpoPair {
+                song,
+                chosen: w[range.clone()].to_vec(),
+                rejected: l[range.clone()].to_vec(),
+                range,
+            })
+        })
+        .collect()
+}
+
+/// `n` pairs of π_ref's edits of the training songs labelled by `reward` (see the module
+/// doc).
+fn labelled_dpo_pairs(
+    reference: &PolicyNet,
+    reward: &RewardModel,
+    songs: &[Song],
+    cfg: &CycleConfig,
+    rng: &mut Rng,
+) -> Vec<DpoPair> {
+    if cfg.reward_pairs == 0 || songs.is_empty() {
+        return Vec::new();
+    }
+    let logits: Vec<Vec<[f32; 3]>> = songs
+        .iter()
+        .map(|s| policy_logits(reference, s.features()))
+        .collect();
+    let mut drafts: Vec<(usize, PreferencePair)> = Vec::with_capacity(cfg.reward_pairs);
+    for k in 0..cfg.reward_pairs {
+        let si = k % songs.len();
+        let a = &songs[si].analysis;
+        let c = Constraints::new(cfg.target_fraction * a.duration_s);
+        let mut plan = || {
+            let t = rng.range(LABEL_TEMPERATURES.0, LABEL_TEMPERATURES.1);
+            decode(a, &logits[si], &c, t, rng.next_u64()).ok()
+        };
+        let (Some(x), Some(y)) = (plan(), plan()) else {
+            continue;
+        };
+        if x.actions == y.actions {
+            continue;
+        }
+        drafts.push((
+            si,
+            PreferencePair {
+                song_features: Arc::new(Vec::new()),
+                actions_a: x.action_indices(),
+                actions_b: y.action_indices(),
+                preference: crate::data::Preference::Tie,
+                strength: 0,
+                song_id: songs[si].id.clone(),
+            },
+        ));
+    }
+    // Score with the song's features (shared per song).
+    let feats: Vec<Arc<Vec<[f32; recut_engine::FEATURE_DIM]>>> = songs
+        .iter()
+        .map(|s| Arc::new(s.analysis.features.clone()))
+        .collect();
+    let pairs: Vec<PreferencePair> = drafts
+        .iter()
+        .map(|(si, p)| PreferencePair {
+            song_features: feats[*si].clone(),
+            ..p.clone()
+        })
+        .collect();
+    let idx: Vec<usize> = (0..pairs.len()).collect();
+    let scores = score_pairs(reward, &pairs, &idx, 8);
+    let mut out = Vec::new();
+    for ((si, p), (sa, sb)) in drafts.iter().zip(scores) {
+        if (sa - sb).abs() < cfg.reward_margin {
+            continue;
+        }
+        let (w, l) = if sa > sb {
+            (&p.actions_a, &p.actions_b)
+        } else {
+            (&p.actions_b, &p.actions_a)
+        };
+        let range = crop(w.len(), cfg.window, rng);
+        out.push(DpoPair {
+            song: *si,
+            chosen: w[range.clone()].to_vec(),
+            rejected: l[range.clone()].to_vec(),
+            range,
+        });
+    }
+    out
+}
+
+fn say(progress: bool, msg: impl AsRef<str>) {
+    if progress {
+        eprintln!("{}", msg.as_ref());
+    }
+}
+
+/// Runs one cycle (see the module doc).
+pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
+    let t0 = Instant::now();
+    let mut times = StepTimes::default();
+    let dev = crate::device::pick_device();
+    tch::manual_seed(cfg.seed as i64);
+    let created = recut_engine::model::onnx::now_rfc3339();
+    let st = stamp(&created);
+    say(
+        cfg.progress,
+        format!("analysing songs in {} …", cfg.songs_dir.display()),
+    );
+    let all = load(&cfg.songs_dir, cfg.max_songs)?;
+    if all.len() <= cfg.held_out {
+        // One song at least must train.
+        return Err(TrainError::Data(format!(
+            "{} songs, need more than the {} held out",
+            all.len(),
+            cfg.held_out
+        )));
+    }
+    let (train_cs, test_cs) = all.split_at(all.len() - cfg.held_out);
+    let train: Vec<Song> = train_cs.iter().map(|c| c.song.clone()).collect();
+    times.analysis = t0.elapsed().as_secs_f64();
+    let (cycle, dir) = cycle_dir(&cfg.models_dir, &created)?;
+    say(cfg.progress, format!("{cycle}: {}", dir.display()));
+
+    // 2. Reference policy.
+    let t = Instant::now();
+    let ref_ckpt = dir.join("reference.safetensors");
+    let (reference, reference_version, bc_entry) = match &cfg.from {
+        Some(p) => {
+            let net = PolicyNet::load(p, dev)?;
+            net.save(&ref_ckpt)?;
+            (net, format!("checkpoint:{}", p.display()), None)
+        }
+        None => {
+            let mut net = PolicyNet::new(&cfg.policy_config, dev)?;
+            let demos = baseline_demos(&train, cfg.bc.plans_per_song, cfg.seed);
+            say(
+                cfg.progress,
+                format!(
+                    "reference: behaviour cloning {} baseline plans ({} steps)",
+                    demos.len(),
+                    cfg.bc.steps
+                ),
+            );
+            let rep = train_bc(&mut net, &train, &demos, &cfg.bc)?;
+            net.save(&ref_ckpt)?;
+            let version = format!("policy-bc-{st}");
+            let entry = LineageEntry {
+                kind: "policy".into(),
+                model_version: version.clone(),
+                parent: None,
+                cycle: cycle.clone(),
+                created: created.clone(),
+                onnx: None,
+                checkpoint: ref_ckpt.display().to_string(),
+                trained_on: format!("baseline-bc:{}", demos.len()),
+                figures: serde_json::json!({
+                    "bc_final_loss": rep.losses.last().copied(),
+                    "seconds": rep.seconds,
+                }),
+            };
+            (net, version, Some(entry))
+        }
+    };
+    times.reference = t.elapsed().as_secs_f64();
+
+    // 3. Candidates of the training songs.
+    let t = Instant::now();
+    let cand_dir = dir.join("candidates");
+    std::fs::create_dir_all(&cand_dir).map_err(io(&cand_dir))?;
+    let ref_policy = NetPolicy {
+        net: &reference,
+        version: reference_version.clone(),
+    };
+    let fractions: Vec<f64> = if cfg.candidate_fractions.is_empty() {
+        vec![cfg.target_fraction]
+    } else {
+        cfg.candidate_fractions.clone()
+    };
+    let mut manifest = Manifest::new(&ref_policy);
+    let bar = progress_bar(cfg.progress, train_cs.len(), "candidates");
+    let cache = recut_engine::analysis::cache::Cache::default_location();
+    for c in train_cs {
+        bar.set_message(c.song.id.clone());
+        let mut merged: Option<recut_engine::candidates::SongEntry> = None;
+        for (k, &f) in fractions.iter().enumerate() {
+            let opts = CandidateOptions {
+                temperatures: cfg.temperatures.clone(),
+                target: Target::Fraction(f),
+                seed: cfg.seed.wrapping_add(k as u64),
+                ..Default::default()
+            };
+            // Several lengths: each in its own folder, ids and paths prefixed with it.
+            let prefix = (fractions.len() > 1).then(|| format!("share_{f}"));
+            let out = prefix
+                .as_ref()
+                .map_or(cand_dir.clone(), |p| cand_dir.join(p));
+            match process_song(&c.path, &ref_policy, &opts, &out, Some(&cache)) {
+                Ok(mut entry) => {
+                    if let Some(p) = &prefix {
+                        for cand in &mut entry.candidates {
+                            cand.id = format!("{p}_{}", cand.id);
+                            cand.path = format!("{p}/{}", cand.path);
+                        }
+                    }
+                    match &mut merged {
+                        Some(m) => m.candidates.extend(entry.candidates),
+                        None => merged = Some(entry),
+                    }
+                }
+                Err(e) => say(cfg.progress, format!("warning: {}: {e}", c.path.display())),
+            }
+        }
+        manifest.songs.extend(merged);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let manifest_path = cand_dir.join(recut_engine::candidates::MANIFEST_FILE);
+    manifest.write(&manifest_path)?;
+    let n_candidates: usize = manifest.songs.iter().map(|s| s.candidates.len()).sum();
+    times.candidates = t.elapsed().as_secs_f64();
+
+    // 4. Ratings.
+    let t = Instant::now();
+    let by_id: HashMap<String, &Song> = train.iter().map(|s| (s.id.clone(), s)).collect();
+    let store = Store::open(dir.join("feedback")).map_err(feedback)?;
+    let mut rating_problems = Vec::new();
+    let (ratings, rater_ceiling, judge_rater) = match &cfg.ratings {
+        RatingsSource::Simulated { rater, n_ratings } => {
+            let (r, ceiling) =
+                simulate_ratings(&manifest, &by_id, rater, *n_ratings, &store, cfg.seed)?;
+            (r, Some(ceiling), Some(*rater))
+        }
+        RatingsSource::File { path, mode } => {
+            let index = CandidateIndex::from(&manifest);
+            let loaded = crate::import::load_ratings(path, Some(&index), *mode)?;
+            rating_problems = crate::import::describe_problems(&loaded.problems);
+            for r in &loaded.ratings {
+                store.append(r).map_err(feedback)?;
+            }
+            (loaded.ratings, None, None)
+        }
+    };
+    let prefs_path = dir.join("preferences.json");
+    recut_engine::feedback::write_json(&prefs_path, &ratings).map_err(feedback)?;
+    times.ratings = t.elapsed().as_secs_f64();
+    say(
+        cfg.progress,
+        format!(
+            "{} ratings{}",
+            ratings.len(),
+            rater_ceiling.map_or(String::new(), |c| format!(
+                " (simulated, rater ceiling {c:.3})"
+            ))
+        ),
+    );
+
+    // 5. Reward model.
+    let t = Instant::now();
+    let mut library = SongLibrary::default();
+    for s in &train {
+        library.insert(s.id.clone(), &s.analysis);
+    }
+    let (pairs, skipped) = pairs_from_ratings(&ratings, |r| library.features_for(r));
+    if pairs.is_empty() {
+        return Err(TrainError::Data(format!(
+            "none of the {} ratings can be used ({})",
+            ratings.len(),
+            skipped.first().map_or("no ratings", String::as_str)
+        )));
+    }
+    let mut reward = RewardModel::new(&cfg.reward_config, dev)?;
+    let rrep = train_reward(
+        &mut reward,
+        &pairs,
+        &TrainConfig {
+            progress: cfg.progress,
+            checkpoint: None,
+            ..cfg.reward_train.clone()
+        },
+    )?;
+    let reward_version = format!(
+        "reward-{st}-{}",
+        rrep.trained_on.split(':').nth(1).unwrap_or("")
+    );
+    reward.model_version = Some(reward_version.clone());
+    let reward_ckpt = dir.join("reward.safetensors");
+    reward.save(&reward_ckpt)?;
+    let reward_onnx = dir.join("reward.onnx");
+    write_reward(
+        &reward,
+        &ExportInfo {
+            model_version: reward_version.clone(),
+            parent: None,
+            trained_on: rrep.trained_on.clone(),
+            created: created.clone(),
+        },
+        &reward_onnx,
+    )?;
+    let reward_val_accuracy = rrep.best_val.as_ref().and_then(|v| v.accuracy);
+    times.reward = t.elapsed().as_secs_f64();
+    say(
+        cfg.progress,
+        format!(
+            "reward {reward_version}: {} pairs, val accuracy {}",
+            pairs.len(),
+            reward_val_accuracy.map_or("-".into(), |a| format!("{a:.3}"))
+        ),
+    );
+
+    // 6. Policy.
+    let t = Instant::now();
+    let mut rng = Rng::new(cfg.seed.wrapping_add(0xD90));
+    let index_of: HashMap<String, usize> = train
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
+    let mut dpo_pairs = Vec::new();
+    let (mut n_rated, mut n_labelled) = (0, 0);
+    if cfg.algorithm == PolicyAlgorithm::Dpo {
+        dpo_pairs = rated_dpo_pairs(&pairs, &index_of, cfg.window, &mut rng);
+        n_rated = dpo_pairs.len();
+        let labelled = labelled_dpo_pairs(&reference, &reward, &train, cfg, &mut rng);
+        n_labelled = labelled.len();
+        dpo_pairs.extend(labelled);
+    }
+    let mut policy = clone_policy(&reference)?;
+    let (mut history, policy_figures, algo) = match cfg.algorithm {
+        PolicyAlgorithm::Dpo => {
+            say(
+                cfg.progress,
+                format!(
+                    "dpo on {n_rated} rated + {n_labelled} reward-labelled pairs, {} steps",
+                    cfg.dpo.steps
+                ),
+            );
+            let drep = train_dpo(&mut policy, &reference, &train, &dpo_pairs, &cfg.dpo)?;
+            let figures = serde_json::json!({
+                "dpo_final_loss": drep.loss.last().copied(),
+                "dpo_rated_pairs": n_rated,
+                "dpo_labelled_pairs": n_labelled,
+            });
+            (drep.history(), figures, "dpo")
+        }
+        PolicyAlgorithm::Ppo => {
+            say(
+                cfg.progress,
+                format!("ppo against {reward_version}, {} steps", cfg.ppo_steps),
+            );
+            let source = RewardSource::load(&reward_ckpt, dev)?;
+            let pcfg = PpoConfig {
+                steps: cfg.ppo_steps,
+                share_range: (
+                    (cfg.target_fraction - PPO_SHARE_SPREAD).max(0.05),
+                    cfg.target_fraction + PPO_SHARE_SPREAD,
+                ),
+                out_dir: dir.join("ppo"),
+                progress: cfg.progress,
+                seed: cfg.seed,
+                ..Default::default()
+            };
+            let prep = train_ppo(&pcfg, &mut policy, &reference, &train, &source, None)?;
+            let figures = serde_json::json!({
+                "ppo_start_eval": prep.start_eval,
+                "ppo_final_eval": prep.final_eval,
+                "ppo_steps": prep.state.step,
+            });
+            (prep.state.history, figures, "ppo")
+        }
+    };
+    let policy_version = format!("policy-{algo}-cycle-{st}");
+    let policy_ckpt = dir.join("policy.safetensors");
+    policy.save(&policy_ckpt)?;
+    let policy_onnx = dir.join("policy.onnx");
+    let trained_on = format!("{}+labelled:{}", rrep.trained_on, n_labelled);
+    write_policy(
+        &policy,
+        &ExportInfo {
+            model_version: policy_version.clone(),
+            parent: Some(reference_version.clone()),
+            trained_on: trained_on.clone(),
+            created: created.clone(),
+        },
+        &policy_onnx,
+    )?;
+    let rh = rrep.history();
+    history.train_loss = rh.train_loss;
+    history.val_loss = rh.val_loss;
+    history.val_accuracy = rh.val_accuracy;
+    history.val_accuracy_by_strength = rh.val_accuracy_by_strength;
+    history.write(&dir.join("training_history.json"))?;
+    times.policy = t.elapsed().as_secs_f64();
+
+    // 7. Evaluation on the held-out songs.
+    let t = Instant::now();
+    // Without held-out songs (a one-song demo) the training songs are evaluated, and the
+    // report says so.
+    let evaluated_on_training_songs = test_cs.is_empty();
+    let eval_cs = if evaluated_on_training_songs {
+        train_cs
+    } else {
+        test_cs
+    };
+    let eval_songs: Vec<EvalSong> = eval_cs
+        .iter()
+        .map(|c| EvalSong {
+            id: c.song.id.clone(),
+            analysis: c.song.analysis.clone(),
+            path: Some(c.path.clone()),
+        })
+        .collect();
+    let new_policy = NetPolicy {
+        net: &policy,
+        version: policy_version.clone(),
+    };
+    let judge = match judge_rater {
+        Some(r) => Judge::Rater(r),
+        None => Judge::Score {
+            name: format!("reward model {reward_version}"),
+            score: Box::new(|f, a| {
+                let p = PreferencePair {
+                    song_features: Arc::new(f.to_vec()),
+                    actions_a: a.to_vec(),
+                    actions_b: a.to_vec(),
+                    preference: crate::data::Preference::Tie,
+                    strength: 0,
+                    song_id: String::new(),
+                };
+                Ok(score_pairs(&reward, &[p], &[0], 1)
+                    .first()
+                    .map_or(0.0, |s| s.0))
+            }),
+        },
+    };
+    let wav_dir = dir.join("policy_test_output");
+    let results = evaluate_policies(
+        &ref_policy,
+        &new_policy,
+        &eval_songs,
+        Some(&judge),
+        &cfg.eval,
+        cfg.wavs.then_some(wav_dir.as_path()),
+        cfg.progress,
+    )?;
+    results.write(&dir.join(RESULTS_FILE))?;
+    times.evaluation = t.elapsed().as_secs_f64();
+    times.total = t0.elapsed().as_secs_f64();
+
+    // Lineage.
+    let lineage_path = cfg.models_dir.join(LINEAGE_FILE);
+    let mut lineage = Lineage::read(&lineage_path)?;
+    lineage.models.extend(bc_entry);
+    lineage.models.push(LineageEntry {
+        kind: "reward".into(),
+        model_version: reward_version.clone(),
+        parent: None,
+        cycle: cycle.clone(),
+        created: created.clone(),
+        onnx: Some(reward_onnx.display().to_string()),
+        checkpoint: reward_ckpt.display().to_string(),
+        trained_on: rrep.trained_on.clone(),
+        figures: serde_json::json!({
+            "val_accuracy": reward_val_accuracy,
+            "best_epoch": rrep.best_epoch,
+            "train_pairs": rrep.train_pairs,
+            "val_pairs": rrep.val_pairs,
+        }),
+    });
+    lineage.models.push(LineageEntry {
+        kind: "policy".into(),
+        model_version: policy_version.clone(),
+        parent: Some(reference_version.clone()),
+        cycle: cycle.clone(),
+        created: created.clone(),
+        onnx: Some(policy_onnx.display().to_string()),
+        checkpoint: policy_ckpt.display().to_string(),
+        trained_on,
+        figures: serde_json::json!({
+            "algorithm": algo,
+            "judge": results.judge,
+            "win_rate": results.win_rate,
+            "songs_won": results.songs_won,
+            "evaluated_songs": results.songs.len(),
+            "evaluated_on_training_songs": evaluated_on_training_songs,
+            "training": policy_figures,
+        }),
+    });
+    lineage.write(&lineage_path)?;
+
+    let report = CycleReport {
+        cycle,
+        dir: dir.clone(),
+        train_songs: train.iter().map(|s| s.id.clone()).collect(),
+        held_out_songs: test_cs.iter().map(|c| c.song.id.clone()).collect(),
+        evaluated_on_training_songs,
+        reference_version,
+        policy_version,
+        reward_version,
+        algorithm: cfg.algorithm,
+        candidates: n_candidates,
+        ratings: pairs.len(),
+        ratings_skipped: skipped,
+        rating_problems,
+        rater_ceiling,
+        reward_val_accuracy,
+        dpo_rated_pairs: n_rated,
+        dpo_labelled_pairs: n_labelled,
+        results,
+        seconds: times,
+    };
+    write_json(&dir.join("cycle.json"), &report)?;
+    Ok(report)
+}
+
+fn progress_bar(show: bool, len: usize, prefix: &'static str) -> indicatif::ProgressBar {
+    let bar = if show {
+        indicatif::ProgressBar::new(len as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(prefix);
+    bar
+}
+
+/// Songs named in `ratings` (for analysing only what a ratings file needs).
+pub fn rated_songs(ratings: &[Rating]) -> BTreeSet<String> {
+    ratings.iter().map(|r| r.song_id.clone()).collect()
+}

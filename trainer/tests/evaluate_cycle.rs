@@ -1,0 +1,292 @@
+//! `recut-trainer evaluate` writes `test_results.json` and old/new WAV pairs per song;
+//! `reward --ratings` trains on a ratings file; `cycle` runs end to end on a few short
+//! songs and keeps versions and lineage.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
+}
+
+fn check(o: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "stdout {stdout}\nstderr {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
+/// A folder holding links to the named corpus songs (shortest songs of the corpus).
+fn songs_dir(dir: &Path, names: &[&str]) -> PathBuf {
+    let songs = dir.join("songs");
+    std::fs::create_dir_all(&songs).unwrap();
+    for n in names {
+        std::os::unix::fs::symlink(common::corpus_dir().join(n), songs.join(n)).unwrap();
+    }
+    songs
+}
+
+fn shipped_policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/policy.onnx")
+}
+
+#[test]
+fn evaluate_writes_results_and_wav_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = songs_dir(dir.path(), &["lincity_van_herk_city_blues.ogg"]);
+    let out = dir.path().join("policy_test_output");
+    let stdout = check(
+        &trainer()
+            .args(["evaluate", "--old", "baseline", "--new"])
+            .arg(shipped_policy())
+            .arg("--songs")
+            .arg(&songs)
+            .args(["--rater", "energetic", "--plans", "3", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        stdout.contains("judged by simulated rater `energetic`"),
+        "{stdout}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("test_results.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["old"]["model_version"], "baseline");
+    let song = &r["songs"][0];
+    assert_eq!(song["song_id"], "lincity_van_herk_city_blues");
+    assert_eq!(song["comparisons"], 3);
+    let win = song["win_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&win));
+    // Keep ratio, duration and splices of both policies; edits near the 0.75 target.
+    let dur = song["duration_s"].as_f64().unwrap();
+    for side in ["old", "new"] {
+        let d = song[side]["duration_s"].as_f64().unwrap();
+        assert!((d - 0.75 * dur).abs() < 3.0, "{side} {d} of {dur}");
+        assert!(song[side]["keep_ratio"].as_f64().unwrap() > 0.5);
+        assert!(song[side]["splices"].as_f64().is_some());
+    }
+    for wav in ["old.wav", "new.wav"] {
+        let p = out.join("lincity_van_herk_city_blues").join(wav);
+        let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE",
+            "{}",
+            p.display()
+        );
+        // More than a header: at least a second of 16-bit stereo at 44.1 kHz.
+        assert!(
+            bytes.len() > 44 + 44_100 * 4,
+            "{} is {} bytes",
+            p.display(),
+            bytes.len()
+        );
+    }
+}
+
+#[test]
+fn evaluate_without_a_judge_reports_figures_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = songs_dir(dir.path(), &["lincity_van_herk_city_blues.ogg"]);
+    let out = dir.path().join("o");
+    let stdout = check(
+        &trainer()
+            .args([
+                "evaluate",
+                "--old",
+                "baseline",
+                "--new",
+                "baseline",
+                "--plans",
+                "2",
+                "--no-wavs",
+                "--songs",
+            ])
+            .arg(&songs)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    assert!(stdout.contains("no judge"), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("test_results.json")).unwrap())
+            .unwrap();
+    assert!(r["win_rate"].is_null());
+    // The same policy with the same seeds makes the same edits.
+    assert_eq!(r["overall_old"], r["overall_new"]);
+    assert!(!out.join("lincity_van_herk_city_blues").exists());
+}
+
+/// One small cycle (three short songs, one held out, tiny budgets), then `stats` and
+/// `reward --ratings` on the ratings it collected.
+#[test]
+fn a_small_cycle_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = songs_dir(
+        dir.path(),
+        &[
+            "hedgewars_freeway.ogg",
+            "lincity_van_herk_city_blues.ogg",
+            "wesnoth_elvish_theme.ogg",
+        ],
+    );
+    let models = dir.path().join("models");
+    let stdout = check(
+        &trainer()
+            .args(["cycle", "--taste", "long", "--songs"])
+            .arg(&songs)
+            .args([
+                "--held-out",
+                "1",
+                "--n-ratings",
+                "30",
+                "--temperatures",
+                "0.1,0.4,0.7,1.0",
+                "--bc-steps",
+                "10",
+                "--width",
+                "16",
+                "--layers",
+                "1",
+                "--reward-hidden",
+                "16",
+                "--reward-epochs",
+                "2",
+                "--dpo-steps",
+                "4",
+                "--reward-pairs",
+                "8",
+                "--window",
+                "128",
+                "--eval-plans",
+                "2",
+                "--out-dir",
+            ])
+            .arg(&models)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        stdout.contains("judged by simulated rater `long`"),
+        "{stdout}"
+    );
+    let lineage: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("lineage.json")).unwrap())
+            .unwrap();
+    let entries = lineage["models"].as_array().unwrap();
+    // The behaviour-cloned reference, the reward model and the new policy.
+    assert_eq!(entries.len(), 3, "{lineage}");
+    let bc = entries[0]["model_version"].as_str().unwrap();
+    assert!(bc.starts_with("policy-bc-"));
+    assert_eq!(entries[1]["kind"], "reward");
+    assert_eq!(entries[2]["kind"], "policy");
+    assert_eq!(entries[2]["parent"], bc);
+    let cycle_dir = PathBuf::from(entries[2]["onnx"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .to_owned();
+    let policy = recut_engine::PolicyModel::load(cycle_dir.join("policy.onnx")).unwrap();
+    assert_eq!(policy.info().parent.as_deref(), Some(bc));
+    assert_eq!(
+        Some(policy.info().model_version.as_str()),
+        entries[2]["model_version"].as_str()
+    );
+    recut_engine::RewardModel::load(cycle_dir.join("reward.onnx")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cycle_dir.join("candidates/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["songs"].as_array().unwrap().len(), 2);
+    let prefs = cycle_dir.join("preferences.json");
+    let ratings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&prefs).unwrap()).unwrap();
+    assert_eq!(
+        ratings.as_array().unwrap().len(),
+        12,
+        "4 candidates: 6 pairs a song, 2 songs"
+    );
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cycle_dir.join("test_results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(results["songs"][0]["song_id"], "wesnoth_elvish_theme");
+    assert!(
+        cycle_dir
+            .join("policy_test_output/wesnoth_elvish_theme/new.wav")
+            .exists()
+    );
+    let history: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cycle_dir.join("training_history.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(history["policy_loss"].as_array().unwrap().len(), 4);
+    assert_eq!(history["train_loss"].as_array().unwrap().len(), 2);
+
+    // The store the cycle wrote is readable by `stats` (simulated rater, sides recorded).
+    let stdout = check(
+        &trainer()
+            .arg("stats")
+            .arg(cycle_dir.join("feedback"))
+            .output()
+            .unwrap(),
+    );
+    assert!(stdout.contains("12 ratings of 2 songs"), "{stdout}");
+    assert!(stdout.contains("raters:     sim-long 12"), "{stdout}");
+    assert!(stdout.contains("position bias: left won"), "{stdout}");
+
+    // `reward --ratings` trains on the exported preferences.
+    let stdout = check(
+        &trainer()
+            .args(["reward", "--ratings"])
+            .arg(&prefs)
+            .arg("--songs")
+            .arg(&songs)
+            .args([
+                "--arch",
+                "mlp",
+                "--hidden",
+                "16",
+                "--epochs",
+                "2",
+                "--val-fraction",
+                "0.5",
+            ])
+            .arg("--out")
+            .arg(dir.path().join("r.onnx"))
+            .arg("--checkpoint")
+            .arg(dir.path().join("r.safetensors"))
+            .arg("--history")
+            .arg(dir.path().join("h.json"))
+            .output()
+            .unwrap(),
+    );
+    assert!(stdout.contains("val accuracy"), "{stdout}");
+    let r = recut_engine::RewardModel::load(dir.path().join("r.onnx")).unwrap();
+    assert!(r.info().trained_on.as_deref().unwrap().ends_with(":12"));
+}
+
+#[test]
+fn reward_needs_one_source_of_pairs() {
+    let o = trainer()
+        .args([
+            "reward",
+            "--songs",
+            "x",
+            "--ratings",
+            "a.json",
+            "--pairs-from-taste",
+            "long",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let o = trainer().args(["reward", "--songs", "x"]).output().unwrap();
+    assert!(!o.status.success());
+}
