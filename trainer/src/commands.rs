@@ -25,7 +25,7 @@ use recut_trainer::train_policy::BcConfig;
 use recut_trainer::train_reward::TrainConfig;
 
 /// The taste names, for error messages.
-const TASTES: &str = "tight, long, smooth, energetic, phrase_aware";
+const TASTES: &str = "tight, opening, smooth, energetic, phrase_aware";
 
 fn parse_taste(name: &str) -> Result<Taste> {
     Taste::parse(name).with_context(|| format!("unknown taste `{name}` ({TASTES})"))
@@ -232,7 +232,7 @@ pub struct EvaluateArgs {
     pub songs: PathBuf,
     #[arg(long)]
     pub max_songs: Option<usize>,
-    /// Judge by this simulated rater's taste (tight, long, smooth, energetic, phrase_aware).
+    /// Judge by this simulated rater's taste (tight, opening, smooth, energetic, phrase_aware).
     #[arg(long)]
     pub rater: Option<String>,
     /// Judge by this reward model (ONNX) when no --rater is given.
@@ -329,6 +329,10 @@ pub enum CycleAlgorithm {
     Ppo,
 }
 
+/// The shipped default policy's checkpoint (what `cargo xtask train-default` writes beside
+/// `models/policy.onnx`), relative to the working directory.
+pub const DEFAULT_POLICY_CHECKPOINT: &str = "models/policy.safetensors";
+
 /// `recut-trainer cycle`.
 #[derive(Args, Debug)]
 pub struct CycleArgs {
@@ -344,11 +348,16 @@ pub struct CycleArgs {
     /// `<dir>/lineage.json`.
     #[arg(long, default_value = "models")]
     pub out_dir: PathBuf,
-    /// Reference policy checkpoint (e.g. the last cycle's `policy.safetensors`);
-    /// behaviour cloning of the baseline when not given.
+    /// Policy checkpoint the cycle starts from and compares against (e.g. the last
+    /// cycle's `policy.safetensors`); default: the shipped default policy,
+    /// `models/policy.safetensors`, when it exists.
     #[arg(long)]
     pub from: Option<PathBuf>,
-    /// Simulated rater taste (tight, long, smooth, energetic, phrase_aware).
+    /// Start from a reference behaviour-cloned from the baseline policy instead of the
+    /// default policy.
+    #[arg(long, conflicts_with = "from")]
+    pub from_scratch: bool,
+    /// Simulated rater taste (tight, opening, smooth, energetic, phrase_aware).
     #[arg(long, conflicts_with = "ratings", required_unless_present = "ratings")]
     pub taste: Option<String>,
     /// Human ratings (file or store folder) instead of a simulated rater; edit ids
@@ -387,6 +396,10 @@ pub struct CycleArgs {
     pub reward_hidden: i64,
     #[arg(long, default_value_t = 20)]
     pub reward_epochs: usize,
+    /// L2 weight decay of the reward model (Adam): a few hundred ratings fit a 500-wide
+    /// edit summary only with it.
+    #[arg(long, default_value_t = 0.0)]
+    pub reward_weight_decay: f64,
     /// Policy step: DPO on rated + reward-labelled pairs, or PPO against the reward model.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Dpo)]
     pub algorithm: CycleAlgorithm,
@@ -433,12 +446,28 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         },
         (None, None) => bail!("give --taste (simulated ratings) or --ratings"),
     };
+    let from = match (&a.from, a.from_scratch) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let shipped = PathBuf::from(DEFAULT_POLICY_CHECKPOINT);
+            if shipped.is_file() {
+                println!("starting from the default policy {}", shipped.display());
+                Some(shipped)
+            } else {
+                println!(
+                    "no {DEFAULT_POLICY_CHECKPOINT} here: the reference is behaviour-cloned from the baseline"
+                );
+                None
+            }
+        }
+    };
     let cfg = CycleConfig {
         songs_dir: a.songs.clone(),
         max_songs: a.max_songs,
         held_out: a.held_out,
         models_dir: a.out_dir.clone(),
-        from: a.from.clone(),
+        from,
         policy_config: PolicyConfig {
             layers: a.layers,
             heads: 4,
@@ -460,6 +489,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         }),
         reward_train: TrainConfig {
             epochs: a.reward_epochs,
+            weight_decay: a.reward_weight_decay,
             lr: 1e-3,
             seed: a.seed,
             ..Default::default()

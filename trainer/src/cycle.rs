@@ -104,7 +104,7 @@ pub struct CycleConfig {
     pub target_fraction: f64,
     /// Target lengths of the candidates, shares of the song (one set of temperatures per
     /// length; ids `share_<f>_temp_<t>`). Candidates of one length differ by little more
-    /// than the decoder's slack, so a taste for length (tight, long) is hardly visible in
+    /// than the decoder's slack, so a taste that involves length is hardly visible in
     /// them: several lengths let the raters show it.
     pub candidate_fractions: Vec<f64>,
     pub reward_config: RewardConfig,

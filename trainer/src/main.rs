@@ -76,7 +76,7 @@ enum Command {
     /// (`--pairs-from-taste`).
     #[command(group(clap::ArgGroup::new("source").required(true).args(["pairs_from_taste", "ratings"])))]
     Reward {
-        /// Simulated rater taste: tight, long, smooth, energetic, phrase_aware.
+        /// Simulated rater taste: tight, opening, smooth, energetic, phrase_aware.
         #[arg(long)]
         pairs_from_taste: Option<String>,
         /// Ratings to train on: a ratings file (CSV, JSON array or JSON lines; seed short

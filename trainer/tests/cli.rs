@@ -14,7 +14,7 @@ fn reward_then_export() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p);
     let out = trainer()
-        .args(["reward", "--pairs-from-taste", "long", "--songs"])
+        .args(["reward", "--pairs-from-taste", "opening", "--songs"])
         .arg(common::corpus_dir())
         .args([
             "--max-songs",
@@ -57,7 +57,7 @@ fn reward_then_export() {
 
     // Fine-tune v2 from v1: the parent is v1's version.
     let out = trainer()
-        .args(["reward", "--pairs-from-taste", "long", "--songs"])
+        .args(["reward", "--pairs-from-taste", "opening", "--songs"])
         .arg(common::corpus_dir())
         .args([
             "--max-songs",

@@ -140,7 +140,7 @@ fn a_small_cycle_end_to_end() {
     let models = dir.path().join("models");
     let stdout = check(
         &trainer()
-            .args(["cycle", "--taste", "long", "--songs"])
+            .args(["cycle", "--taste", "opening", "--songs"])
             .arg(&songs)
             .args([
                 "--held-out",
@@ -174,7 +174,7 @@ fn a_small_cycle_end_to_end() {
             .unwrap(),
     );
     assert!(
-        stdout.contains("judged by simulated rater `long`"),
+        stdout.contains("judged by simulated rater `opening`"),
         "{stdout}"
     );
     let lineage: serde_json::Value =
@@ -238,7 +238,7 @@ fn a_small_cycle_end_to_end() {
             .unwrap(),
     );
     assert!(stdout.contains("12 ratings of 2 songs"), "{stdout}");
-    assert!(stdout.contains("raters:     sim-long 12"), "{stdout}");
+    assert!(stdout.contains("raters:     sim-opening 12"), "{stdout}");
     assert!(stdout.contains("position bias: left won"), "{stdout}");
 
     // `reward --ratings` trains on the exported preferences.
@@ -282,7 +282,7 @@ fn reward_needs_one_source_of_pairs() {
             "--ratings",
             "a.json",
             "--pairs-from-taste",
-            "long",
+            "opening",
         ])
         .output()
         .unwrap();

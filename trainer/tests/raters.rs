@@ -49,15 +49,20 @@ fn each_taste_prefers_its_obvious_edit() {
     let nb = s.bars.len();
     assert!(nb >= 16, "{nb} bars");
     let all = vec![0u8; s.features.len()];
-    // tight (target 0.6): about 60 % of the bars beats keeping everything.
+    // tight: the same share removed in one stretch beats removing every fourth bar.
     prefers(
-        Taste::Tight { target: 0.6 },
+        Taste::Tight,
         &s,
-        &bars_plan(&s, |i| i < nb * 6 / 10),
-        &all,
+        &bars_plan(&s, |i| i < nb * 3 / 4),
+        &bars_plan(&s, |i| i % 4 != 3),
     );
-    // long: everything beats half.
-    prefers(Taste::Long, &s, &all, &bars_plan(&s, |i| i < nb / 2));
+    // opening: keeping the first half beats keeping the second half.
+    prefers(
+        Taste::Opening,
+        &s,
+        &bars_plan(&s, |i| i < nb / 2),
+        &bars_plan(&s, |i| i >= nb / 2),
+    );
     // smooth: no splices beats cutting every other bar.
     prefers(Taste::Smooth, &s, &all, &bars_plan(&s, |i| i % 2 == 0));
     // energetic: the loudest half of the bars beats the quietest half.

@@ -78,8 +78,9 @@ pub fn demo() -> Result<()> {
     demo_cycle(&song, &out.join("cycle"))
 }
 
-/// Simulated taste of the demo's feedback cycle (the taste the shipped models learned).
-const DEMO_TASTE: &str = DEFAULT_TASTE;
+/// Simulated taste of the demo's feedback cycle: one the shipped policy was not trained for
+/// (it learned `energetic`), so the cycle has something to learn.
+const DEMO_TASTE: &str = "opening";
 
 /// One whole feedback cycle on the demo song with budgets small enough for a couple of
 /// minutes on two cores. The song is both trained and evaluated on (there is no other),
@@ -96,7 +97,9 @@ fn demo_cycle(song: &Path, out: &Path) -> Result<()> {
             .arg("--songs")
             .arg(song)
             .args(["--held-out", "0", "--taste", DEMO_TASTE])
-            .args(["--n-ratings", "28", "--bc-steps", "60", "--dpo-steps", "40"])
+            .arg("--from")
+            .arg(paths::repo_root().join("models/policy.safetensors"))
+            .args(["--n-ratings", "28", "--dpo-steps", "40"])
             .args([
                 "--reward-pairs",
                 "64",
@@ -336,6 +339,7 @@ pub fn train_default() -> Result<()> {
             .arg("--report")
             .arg(work.join("policy_dpo.json")),
     )?;
+    ship_policy_checkpoint(&work, &root.join("models"))?;
     run::run(
         trainer_cmd()
             .args(["reward", "--pairs-from-taste", DEFAULT_TASTE, "--songs"])
@@ -358,10 +362,41 @@ pub fn train_default() -> Result<()> {
             .arg(work.join("reward_history.json")),
     )?;
     println!(
-        "train-default: models/policy.onnx, models/reward.onnx in {:.0} s (figures in {})",
+        "train-default: models/policy.onnx (+ policy.safetensors), models/reward.onnx in {:.0} s (figures in {})",
         start.elapsed().as_secs_f64(),
         work.display()
     );
+    Ok(())
+}
+
+/// Copies the checkpoint of the policy that `models/policy.onnx` now holds (DPO's when its
+/// report says it was exported, else the behaviour-cloned reference) to
+/// `models/policy.safetensors` with its shape sidecar: `recut-trainer cycle` starts from it.
+fn ship_policy_checkpoint(work: &Path, models: &Path) -> Result<()> {
+    let report = work.join("policy_dpo.json");
+    let text =
+        fs::read_to_string(&report).with_context(|| format!("reading {}", report.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
+    let exported = json
+        .get("exported")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let name = if exported {
+        "policy_dpo.safetensors"
+    } else {
+        "policy_bc.safetensors"
+    };
+    for (from, to) in [
+        (work.join(name), models.join("policy.safetensors")),
+        (
+            work.join(format!("{name}.json")),
+            models.join("policy.safetensors.json"),
+        ),
+    ] {
+        fs::copy(&from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
     Ok(())
 }
 
