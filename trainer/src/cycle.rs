@@ -247,34 +247,10 @@ struct CycleSong {
 
 /// The audio files of `dir` (or `dir` itself when it is a file), analysed.
 fn load(dir: &Path, limit: Option<usize>) -> Result<Vec<CycleSong>> {
-    let mut files = if dir.is_file() {
-        vec![dir.to_owned()]
-    } else {
-        recut_engine::audio::list_audio_files(dir)?
-    };
-    files.truncate(limit.unwrap_or(usize::MAX));
-    if files.is_empty() {
-        return Err(TrainError::Data(format!(
-            "no audio files in {}",
-            dir.display()
-        )));
-    }
-    let cache = recut_engine::analysis::cache::Cache::default_location();
-    files
+    Ok(crate::train_policy::load_song_files(dir, limit)?
         .into_iter()
-        .map(|p| {
-            let (a, _) = recut_engine::analysis::cache::analyze_file(
-                &p,
-                &Default::default(),
-                Some(&cache),
-                &mut |_| {},
-            )?;
-            Ok(CycleSong {
-                song: Song::new(recut_engine::candidates::song_id(&p), Arc::new(a)),
-                path: p,
-            })
-        })
-        .collect()
+        .map(|(path, song)| CycleSong { song, path })
+        .collect())
 }
 
 /// `20261125T001234` from an RFC 3339 time.
@@ -514,15 +490,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         format!("analysing songs in {} …", cfg.songs_dir.display()),
     );
     let all = load(&cfg.songs_dir, cfg.max_songs)?;
-    if all.len() <= cfg.held_out {
-        // One song at least must train.
-        return Err(TrainError::Data(format!(
-            "{} songs, need more than the {} held out",
-            all.len(),
-            cfg.held_out
-        )));
-    }
-    let (train_cs, test_cs) = all.split_at(all.len() - cfg.held_out);
+    let (train_cs, test_cs) = crate::train_policy::split_held_out(&all, cfg.held_out)?;
     let train: Vec<Song> = train_cs.iter().map(|c| c.song.clone()).collect();
     times.analysis = t0.elapsed().as_secs_f64();
     let (cycle, dir) = cycle_dir(&cfg.models_dir, &created)?;

@@ -623,14 +623,7 @@ mod ppo_cmd {
         let rater = Rater::new(taste).with_temperature(c.temperature);
         eprintln!("analysing songs in {} …", c.songs.display());
         let songs = load_songs(&c.songs, c.max_songs)?;
-        if songs.len() <= c.held_out {
-            bail!(
-                "{} songs, need more than the {} held out",
-                songs.len(),
-                c.held_out
-            );
-        }
-        let (train, test) = songs.split_at(songs.len() - c.held_out);
+        let (train, test) = recut_trainer::train_policy::split_held_out(&songs, c.held_out)?;
         let test_ids: Vec<&str> = test.iter().map(|s| s.id.as_str()).collect();
         let (mut policy, reference, state, parent) = match (&f.resume, &c.from) {
             (Some(r), _) => {
@@ -836,14 +829,7 @@ mod policy_cmd {
         tch::manual_seed(a.seed as i64);
         eprintln!("analysing songs in {} …", a.songs.display());
         let songs = load_songs(&a.songs, a.max_songs)?;
-        if songs.len() <= a.held_out {
-            bail!(
-                "{} songs, need more than the {} held out",
-                songs.len(),
-                a.held_out
-            );
-        }
-        let (train, test) = songs.split_at(songs.len() - a.held_out);
+        let (train, test) = recut_trainer::train_policy::split_held_out(&songs, a.held_out)?;
         let test_ids: Vec<&str> = test.iter().map(|s| s.id.as_str()).collect();
         let created = recut_engine::model::onnx::now_rfc3339();
         let stamp = created.replace([':', '-'], "");

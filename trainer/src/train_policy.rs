@@ -13,7 +13,7 @@
 //! same constraints, temperature and seeds; the rater's utility picks the winner of each
 //! (old, new) pair (a tie counts ½).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,7 +59,32 @@ impl Song {
 /// Every audio file in `dir` (sorted by name, at most `limit`), analysed through the
 /// default analysis cache (song id = file stem).
 pub fn load_songs(dir: &Path, limit: Option<usize>) -> Result<Vec<Song>> {
-    let mut files = recut_engine::audio::list_audio_files(dir)?;
+    Ok(load_song_files(dir, limit)?
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect())
+}
+
+/// `items` split into training and held-out (the last `held_out`), or an error when no item
+/// would be left to train on.
+pub fn split_held_out<T>(items: &[T], held_out: usize) -> Result<(&[T], &[T])> {
+    if items.len() <= held_out {
+        return Err(TrainError::Data(format!(
+            "{} songs, need more than the {held_out} held out",
+            items.len()
+        )));
+    }
+    Ok(items.split_at(items.len() - held_out))
+}
+
+/// The audio files of `dir` (or `dir` itself when it is a file; sorted by name, at most
+/// `limit`) with their songs, analysed through the default analysis cache.
+pub fn load_song_files(dir: &Path, limit: Option<usize>) -> Result<Vec<(PathBuf, Song)>> {
+    let mut files = if dir.is_file() {
+        vec![dir.to_owned()]
+    } else {
+        recut_engine::audio::list_audio_files(dir)?
+    };
     files.truncate(limit.unwrap_or(usize::MAX));
     if files.is_empty() {
         return Err(TrainError::Data(format!(
@@ -69,19 +94,16 @@ pub fn load_songs(dir: &Path, limit: Option<usize>) -> Result<Vec<Song>> {
     }
     let cache = recut_engine::analysis::cache::Cache::default_location();
     files
-        .iter()
+        .into_iter()
         .map(|p| {
             let (a, _) = recut_engine::analysis::cache::analyze_file(
-                p,
+                &p,
                 &Default::default(),
                 Some(&cache),
                 &mut |_| {},
             )?;
-            let id = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok(Song::new(id, Arc::new(a)))
+            let song = Song::new(recut_engine::candidates::song_id(&p), Arc::new(a));
+            Ok((p, song))
         })
         .collect()
 }

@@ -9,6 +9,18 @@ fn trainer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
 }
 
+/// `recut-trainer import-csv CSV --manifest MANIFEST --out OUT`.
+fn import_csv(csv: &Path, manifest: &Path, out: &Path) -> Command {
+    let mut c = trainer();
+    c.arg("import-csv")
+        .arg(csv)
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -49,15 +61,7 @@ fn lenient_import_reports_index_and_field_and_keeps_the_rest() {
     let csv = dir.path().join("feedback.csv");
     std::fs::write(&csv, CSV).unwrap();
     let out = dir.path().join("feedback/preferences.json");
-    let o = trainer()
-        .arg("import-csv")
-        .arg(&csv)
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = import_csv(&csv, &manifest, &out).output().unwrap();
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
     assert!(
@@ -87,13 +91,7 @@ fn strict_import_stops_at_the_first_bad_record_and_writes_nothing() {
     let csv = dir.path().join("feedback.csv");
     std::fs::write(&csv, CSV).unwrap();
     let out = dir.path().join("preferences.json");
-    let o = trainer()
-        .arg("import-csv")
-        .arg(&csv)
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out)
+    let o = import_csv(&csv, &manifest, &out)
         .arg("--strict")
         .output()
         .unwrap();
@@ -121,13 +119,7 @@ song,temp_0.1,temp_0.3,a,2,ann,2026-01-01T00:00:00Z
 ",
     )
     .unwrap();
-    let o = trainer()
-        .arg("import-csv")
-        .arg(&csv)
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--out")
-        .arg(dir.path().join("p.json"))
+    let o = import_csv(&csv, &manifest, &dir.path().join("p.json"))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&o);
