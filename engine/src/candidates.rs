@@ -122,6 +122,10 @@ pub struct CandidateOptions {
     pub seed: u64,
     /// Format of the rendered files.
     pub wav_format: WavFormat,
+    /// Render and write each candidate's WAV (about 30 MB per 3-minute stereo candidate at
+    /// 16 bits). Without it the manifest carries the plans only, with an empty `path`: what
+    /// a simulated rater or a training run needs, at no disk cost.
+    pub write_audio: bool,
 }
 
 impl Default for CandidateOptions {
@@ -133,6 +137,7 @@ impl Default for CandidateOptions {
             crossfade: Crossfade::default(),
             seed: 0,
             wav_format: WavFormat::Int16,
+            write_audio: true,
         }
     }
 }
@@ -341,25 +346,36 @@ pub fn process_song(
 ) -> Result<SongEntry> {
     let mut ignore = |_: &Error| {};
     let (analysis, _) = analyze_file(song, &Default::default(), cache, &mut ignore)?;
-    let audio = crate::audio::decode_file(song)?;
     let logits = policy.logits(&analysis)?;
     let cands = decode_candidates(&analysis, &logits, opts)?;
     let id = song_id(song);
     let dir = out_dir.join(&id);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    let audio = if opts.write_audio {
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Some(crate::audio::decode_file(song)?)
+    } else {
+        None
+    };
     let mut entries = Vec::with_capacity(cands.len());
     for c in cands {
-        let rendered = render(&audio, &c.plan, opts.crossfade)?;
-        let file = dir.join(format!("{}.wav", c.id));
-        write_wav(&file, &rendered, opts.wav_format)?;
-        entries.push(CandidateEntry {
-            path: PathBuf::from(&id)
+        let mut path = String::new();
+        if let Some(audio) = &audio {
+            let rendered = render(audio, &c.plan, opts.crossfade)?;
+            write_wav(
+                &dir.join(format!("{}.wav", c.id)),
+                &rendered,
+                opts.wav_format,
+            )?;
+            path = PathBuf::from(&id)
                 .join(format!("{}.wav", c.id))
                 .to_string_lossy()
-                .into_owned(),
+                .into_owned();
+        }
+        entries.push(CandidateEntry {
+            path,
             duration_seconds: c.plan.duration_s(),
             splices: c.plan.splice_count(),
             actions: c.plan.actions.clone(),

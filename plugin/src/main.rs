@@ -6,5 +6,9 @@ use nice_plug::prelude::*;
 use recut_plugin::Recut;
 
 fn main() -> std::process::ExitCode {
-    if nice_export_standalone::<Recut>() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+    if nice_export_standalone::<Recut>() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }

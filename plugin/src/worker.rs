@@ -526,6 +526,7 @@ impl Worker {
                 crossfade: Crossfade::default(),
                 seed: session.seed,
                 wav_format: WavFormat::Int24,
+                write_audio: true,
             }
         };
         self.length_note = None;

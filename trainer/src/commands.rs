@@ -427,6 +427,10 @@ pub struct CycleArgs {
     /// Do not render old/new WAVs of the held-out songs.
     #[arg(long)]
     pub no_wavs: bool,
+    /// Also render the candidates' WAVs (about 30 MB each), to listen to what the
+    /// simulated rater judged; ratings and training need only the plans.
+    #[arg(long)]
+    pub candidate_wavs: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Also write the cycle's report (`cycle.json`) here.
@@ -516,6 +520,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             ..Default::default()
         },
         wavs: !a.no_wavs,
+        candidate_wavs: a.candidate_wavs,
         seed: a.seed,
         progress: true,
     };

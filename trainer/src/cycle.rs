@@ -123,6 +123,9 @@ pub struct CycleConfig {
     pub eval: EvalOptions,
     /// Render old/new WAVs of the held-out songs.
     pub wavs: bool,
+    /// Render the candidates' WAVs too (about 2 GB for 64 candidates of 3-minute songs);
+    /// ratings and training need only their plans.
+    pub candidate_wavs: bool,
     pub seed: u64,
     /// Progress bars.
     pub progress: bool,
@@ -562,6 +565,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
                 temperatures: cfg.temperatures.clone(),
                 target: Target::Fraction(f),
                 seed: cfg.seed.wrapping_add(k as u64),
+                write_audio: cfg.candidate_wavs,
                 ..Default::default()
             };
             // Several lengths: each in its own folder, ids and paths prefixed with it.
@@ -574,7 +578,9 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
                     if let Some(p) = &prefix {
                         for cand in &mut entry.candidates {
                             cand.id = format!("{p}_{}", cand.id);
-                            cand.path = format!("{p}/{}", cand.path);
+                            if !cand.path.is_empty() {
+                                cand.path = format!("{p}/{}", cand.path);
+                            }
                         }
                     }
                     match &mut merged {

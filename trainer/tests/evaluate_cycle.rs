@@ -204,6 +204,14 @@ fn a_small_cycle_end_to_end() {
     )
     .unwrap();
     assert_eq!(manifest["songs"].as_array().unwrap().len(), 2);
+    // Candidates are plans only unless --candidate-wavs: no audio written, empty paths.
+    for song in manifest["songs"].as_array().unwrap() {
+        for c in song["candidates"].as_array().unwrap() {
+            assert_eq!(c["path"], "", "{c}");
+        }
+        let id = song["song_id"].as_str().unwrap();
+        assert!(!cycle_dir.join("candidates").join(id).exists());
+    }
     let prefs = cycle_dir.join("preferences.json");
     let ratings: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&prefs).unwrap()).unwrap();

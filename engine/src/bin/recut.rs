@@ -656,6 +656,7 @@ fn candidates(args: CandidatesArgs) -> Result<()> {
         crossfade: args.constraints.crossfade()?,
         seed: args.seed,
         wav_format: WavFormat::Int16,
+        write_audio: true,
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
