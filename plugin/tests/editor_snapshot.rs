@@ -98,7 +98,7 @@ fn harness(rig: Rig) -> Harness<'static, Rig> {
         .build_ui_state(
             |ui, rig: &mut Rig| {
                 // As in the plugin window: a panel paints the background.
-                egui::CentralPanel::default().show_inside(ui, |ui| rig.app.draw(ui, None));
+                egui::CentralPanel::default().show(ui, |ui| rig.app.draw(ui, None));
             },
             rig,
         )
