@@ -182,6 +182,24 @@ const EVEN_PULSE_RATIO: f64 = 0.75;
 /// Slowest tactus, in BPM, that the level choice moves down to.
 pub const MIN_TACTUS_BPM: f64 = 70.0;
 
+/// Every other beat: the grids starting on the first and on the second beat.
+fn alternate(beats: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let even = beats.iter().copied().step_by(2).collect();
+    let odd = beats.iter().copied().skip(1).step_by(2).collect();
+    (even, odd)
+}
+
+/// The grid with a beat added midway between every two.
+pub fn doubled(frames: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(frames.len() * 2);
+    for w in frames.windows(2) {
+        out.push(w[0]);
+        out.push((w[0] + w[1]) / 2);
+    }
+    out.extend(frames.last());
+    out
+}
+
 /// Median tempo of a grid, BPM.
 fn grid_bpm(beats: &[usize], frame_rate: f64) -> f64 {
     let mut d: Vec<usize> = beats.windows(2).map(|w| w[1] - w[0]).collect();
@@ -216,20 +234,13 @@ pub fn choose_level(beats: &[usize], onset: &[f32], frame_rate: f64) -> Vec<usiz
         return beats.to_vec();
     }
     let bpm = grid_bpm(beats, frame_rate);
-    let even: Vec<usize> = beats.iter().copied().step_by(2).collect();
-    let odd: Vec<usize> = beats.iter().copied().skip(1).step_by(2).collect();
+    let (even, odd) = alternate(beats);
     let (r_even, r_odd) = (mid_ratio(onset, &even), mid_ratio(onset, &odd));
     if bpm / 2.0 >= MIN_TACTUS_BPM && r_even.min(r_odd) < SUBDIVISION_RATIO {
         return if r_even <= r_odd { even } else { odd };
     }
     if mid_ratio(onset, beats) >= EVEN_PULSE_RATIO && bpm * 2.0 <= MAX_BEAT_BPM {
-        let mut out = Vec::with_capacity(beats.len() * 2);
-        for w in beats.windows(2) {
-            out.push(w[0]);
-            out.push((w[0] + w[1]) / 2);
-        }
-        out.extend(beats.last());
-        return out;
+        return doubled(beats);
     }
     beats.to_vec()
 }
@@ -246,18 +257,11 @@ pub fn halve_if_too_fast(
     bass_onset: &[f32],
     onset: &[f32],
 ) -> Vec<usize> {
-    let mut d: Vec<usize> = beats.windows(2).map(|w| w[1] - w[0]).collect();
-    if d.len() < 4 {
-        return beats.to_vec();
-    }
-    d.sort_unstable();
-    let bpm = 60.0 * frame_rate / d[d.len() / 2].max(1) as f64;
-    if bpm <= MAX_BEAT_BPM {
+    if beats.len() < 5 || grid_bpm(beats, frame_rate) <= MAX_BEAT_BPM {
         return beats.to_vec();
     }
     let strength = |g: &[usize]| grid_strength(bass_onset, g) + 0.5 * grid_strength(onset, g);
-    let even: Vec<usize> = beats.iter().copied().step_by(2).collect();
-    let odd: Vec<usize> = beats.iter().copied().skip(1).step_by(2).collect();
+    let (even, odd) = alternate(beats);
     if strength(&odd) > strength(&even) {
         odd
     } else {

@@ -209,7 +209,7 @@ impl Analyzer {
         let frames = match corrections.tempo {
             TempoCorrection::None => self.beat_frames.clone(),
             TempoCorrection::Half => self.halved(),
-            TempoCorrection::Double => doubled(&self.beat_frames),
+            TempoCorrection::Double => beats::doubled(&self.beat_frames),
         };
         let frame_rate = self.spectra.frame_rate();
         let n = frames.len();
@@ -382,19 +382,6 @@ fn best_of_triple_relations(
 
 /// Relative tolerance on a 3:2 candidate's tempo ratio to the tracked grid.
 const TRIPLE_RATIO_TOLERANCE: f64 = 0.08;
-
-/// A beat midway between every two.
-fn doubled(frames: &[usize]) -> Vec<usize> {
-    let mut out = Vec::with_capacity(frames.len() * 2);
-    for w in frames.windows(2) {
-        out.push(w[0]);
-        out.push((w[0] + w[1]) / 2);
-    }
-    if let Some(&last) = frames.last() {
-        out.push(last);
-    }
-    out
-}
 
 /// Median distance between consecutive beat frames.
 fn median_interval(frames: &[usize]) -> f64 {
