@@ -644,10 +644,9 @@ mod tests {
 
     /// κ by hand: 10 items, raters agree on 7 (4 × a/a, 3 × b/b); marginals rater 1
     /// a 6, b 4; rater 2 a 5, b 5. po = 0.7, pe = 0.6·0.5 + 0.4·0.5 = 0.5, κ = 0.4.
-    #[test]
-    fn kappa_matches_a_hand_computed_value() {
+    const HAND_KAPPA_ITEMS: [(Preference, Preference); 10] = {
         use Preference::{A, B};
-        let items = [
+        [
             (A, A),
             (A, A),
             (A, A),
@@ -658,8 +657,13 @@ mod tests {
             (B, B),
             (B, B),
             (B, A),
-        ];
-        let k = cohen_kappa(&items).unwrap_or(f64::NAN);
+        ]
+    };
+
+    #[test]
+    fn kappa_matches_a_hand_computed_value() {
+        use Preference::{A, B};
+        let k = cohen_kappa(&HAND_KAPPA_ITEMS).unwrap_or(f64::NAN);
         assert!((k - 0.4).abs() < 1e-12, "{k}");
         // Perfect agreement with two categories is 1; one category only is undefined.
         assert_eq!(cohen_kappa(&[(A, A), (B, B)]), Some(1.0));
@@ -670,18 +674,7 @@ mod tests {
     #[test]
     fn agreement_from_ratings_gives_the_same_kappa() {
         use Preference::{A, B};
-        let verdicts = [
-            (A, A),
-            (A, A),
-            (A, A),
-            (A, A),
-            (A, B),
-            (A, B),
-            (B, B),
-            (B, B),
-            (B, B),
-            (B, A),
-        ];
+        let verdicts = HAND_KAPPA_ITEMS;
         let mut ratings = Vec::new();
         for (i, (v1, v2)) in verdicts.iter().enumerate() {
             let (x, y) = (format!("e{i}x"), format!("e{i}y"));
