@@ -48,6 +48,7 @@ use crate::evaluate::{
     EvalOptions, EvalSong, Judge, NetPolicy, RESULTS_FILE, TestResults, evaluate_policies,
 };
 use crate::export::{ExportInfo, write_policy, write_reward};
+use crate::json::write_json;
 use crate::model::{PolicyConfig, PolicyNet, RewardConfig, RewardModel};
 use crate::ppo::{PpoConfig, RewardSource, train_ppo};
 use crate::raters::Rater;
@@ -225,17 +226,6 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
         path: path.to_owned(),
         source,
     }
-}
-
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(d).map_err(io(d))?;
-    }
-    let text = serde_json::to_string_pretty(v).map_err(|e| TrainError::Json {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    std::fs::write(path, text).map_err(io(path))
 }
 
 fn feedback(e: recut_engine::feedback::FeedbackError) -> TrainError {

@@ -357,14 +357,7 @@ pub fn evaluate_policies(
 impl TestResults {
     /// Writes `test_results.json` (pretty JSON) to `path`, creating its folder.
     pub fn write(&self, path: &Path) -> Result<()> {
-        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(d).map_err(io(d))?;
-        }
-        let text = serde_json::to_string_pretty(self).map_err(|e| TrainError::Json {
-            path: path.to_owned(),
-            source: e,
-        })?;
-        std::fs::write(path, text).map_err(io(path))
+        crate::json::write_json(path, self)
     }
 
     /// A table: one line per song and the totals.

@@ -39,20 +39,7 @@ pub struct TrainingHistory {
 impl TrainingHistory {
     /// Writes the file (creating its folder).
     pub fn write(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| TrainError::Io {
-                path: dir.to_owned(),
-                source: e,
-            })?;
-        }
-        let text = serde_json::to_string_pretty(self).map_err(|e| TrainError::Json {
-            path: path.to_owned(),
-            source: e,
-        })?;
-        std::fs::write(path, text).map_err(|e| TrainError::Io {
-            path: path.to_owned(),
-            source: e,
-        })
+        crate::json::write_json(path, self)
     }
 
     /// Reads a history file (seed files without the newer keys read as empty arrays).

@@ -15,6 +15,7 @@ pub mod export;
 pub mod history;
 pub mod import;
 pub mod info;
+pub mod json;
 pub mod loss;
 pub mod model;
 pub mod ppo;

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Device, Tensor};
 
-use super::reward::{config_path, read_json, write_json};
+use super::reward::config_path;
 use super::{EncoderLayer, FEATURE_DIM, N_ACTIONS, key_bias, ln, masked_mean};
 use crate::error::{Result, TrainError};
+use crate::json::{read_json, write_json};
 
 /// Policy shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

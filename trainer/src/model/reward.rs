@@ -18,6 +18,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::{EncoderLayer, FEATURE_DIM, N_ACTIONS, SCORE_CLAMP, key_bias, ln, masked_mean};
 use crate::error::{Result, TrainError};
+use crate::json::{read_json, write_json};
 
 /// Transformer reward model shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -368,26 +369,4 @@ pub fn config_path(checkpoint: &Path) -> PathBuf {
     let mut s = checkpoint.as_os_str().to_owned();
     s.push(".json");
     PathBuf::from(s)
-}
-
-pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::Json {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    std::fs::write(path, text).map_err(|e| TrainError::Io {
-        path: path.to_owned(),
-        source: e,
-    })
-}
-
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Json {
-        path: path.to_owned(),
-        source: e,
-    })
 }
