@@ -256,5 +256,8 @@ fn drum_pattern_every_tempo_right() {
             "drums at {bpm} BPM tracked at {tracked:.1}: neither the tempo nor its double"
         );
     }
-    assert!(mean >= 0.93, "drum sweep 70-175 BPM: mean beat F {mean:.3} < 0.93");
+    assert!(
+        mean >= 0.93,
+        "drum sweep 70-175 BPM: mean beat F {mean:.3} < 0.93"
+    );
 }

@@ -394,10 +394,11 @@ pub struct CycleArgs {
     /// Reward model MLP hidden units.
     #[arg(long, default_value_t = 64)]
     pub reward_hidden: i64,
-    #[arg(long, default_value_t = 20)]
+    /// Reward model epochs (cheap: the edit descriptors are computed once; the weights of
+    /// the epoch with the lowest validation loss are kept).
+    #[arg(long, default_value_t = 100)]
     pub reward_epochs: usize,
-    /// L2 weight decay of the reward model (Adam): a few hundred ratings fit a 500-wide
-    /// edit summary only with it.
+    /// L2 weight decay of the reward model (Adam).
     #[arg(long, default_value_t = 0.0)]
     pub reward_weight_decay: f64,
     /// Policy step: DPO on rated + reward-labelled pairs, or PPO against the reward model.

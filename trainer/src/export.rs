@@ -16,6 +16,7 @@ use tch::nn;
 use crate::error::Result;
 use crate::model::batch::to_vec_f32;
 use crate::model::reward::{RewardMlp, RewardTransformer};
+use crate::model::summary;
 use crate::model::{
     EncoderLayer, FEATURE_DIM, LN_EPS, MASK_BIAS, N_ACTIONS, PolicyNet, RewardModel, RewardNet,
     SCORE_CLAMP,
@@ -175,55 +176,198 @@ impl Writer {
         self.g.op("Slice", &[x, &starts, &ends, &axes], vec![])
     }
 
-    /// Mirrors [`crate::model::reward::edit_summary`].
-    fn edit_summary(&mut self, feats: &str, acts: &str, mask: &str) -> String {
-        let total = self.total(mask);
-        let mut means = Vec::new();
-        let mut shares = Vec::new();
-        let mean_all = self.masked_mean(feats, mask);
+    /// `Σ_t x` over beats, kept as `[B,1]`.
+    fn beat_sum(&mut self, x: &str) -> String {
+        self.g.reduce_sum(x, &[1], true)
+    }
+
+    /// `[B,T]` zeros shaped like `x`'s first beat column `[B,1]`.
+    fn zero_column(&mut self, x: &str) -> String {
+        let first = self.slice(x, 0, 1, 1);
         let zero = self.g.scalar_f32(0.0);
-        let mut eqs = Vec::new();
-        for c in [0i64, 2] {
+        self.g.mul(&first, &zero)
+    }
+
+    /// Mirrors [`summary::prev`].
+    fn prev(&mut self, x: &str) -> String {
+        let z = self.zero_column(x);
+        let body = self.slice(x, 0, -1, 1);
+        self.g.concat(&[&z, &body], 1)
+    }
+
+    /// Mirrors [`summary::next`].
+    fn next(&mut self, x: &str) -> String {
+        let z = self.zero_column(x);
+        let body = self.slice(x, 1, i64::MAX, 1);
+        self.g.concat(&[&body, &z], 1)
+    }
+
+    /// Mirrors [`summary::following`].
+    fn following(&mut self, f: &str, mask: &str) -> String {
+        let tail = self.slice(f, 1, i64::MAX, 1);
+        let last_beat = self.slice(f, -1, i64::MAX, 1);
+        let next_f = self.g.concat(&[&tail, &last_beat], 1);
+        let has_next = self.next(mask);
+        let has_next = self.g.unsqueeze(&has_next, &[2]);
+        let a = self.g.mul(&next_f, &has_next);
+        let no_next = self.one_minus(&has_next);
+        let b = self.g.mul(f, &no_next);
+        self.g.add(&a, &b)
+    }
+
+    /// `1 − x`.
+    fn one_minus(&mut self, x: &str) -> String {
+        let one = self.g.scalar_f32(1.0);
+        self.g.sub(&one, x)
+    }
+
+    /// Mirrors [`summary::ranges`].
+    fn ranges(&mut self, f: &str, r: &[(i64, i64)]) -> String {
+        let parts: Vec<String> = r.iter().map(|&(a, b)| self.slice(f, a, b, 2)).collect();
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.g.concat(&refs, 2)
+    }
+
+    /// Mirrors [`summary::splice_distances`].
+    fn splice_distances(&mut self, a: &str, b: &str) -> String {
+        let d = self.g.sub(a, b);
+        let eps = self.g.scalar_f32(summary::EPS as f32);
+        let (m0, m1) = summary::SPLICE_MFCC;
+        let dm = self.slice(&d, m0, m1, 2);
+        let sq = self.g.mul(&dm, &dm);
+        let ms = self.g.reduce_mean(&sq, &[2], true);
+        let ms = self.g.add(&ms, &eps);
+        let mfcc = self.g.sqrt(&ms);
+        let (c0, c1) = summary::SPLICE_CHROMA;
+        let ca = self.slice(a, c0, c1, 2);
+        let cb = self.slice(b, c0, c1, 2);
+        let mut sum_of = |x: &str, y: &str| {
+            let p = self.g.mul(x, y);
+            self.g.reduce_sum(&p, &[2], true)
+        };
+        let dot = sum_of(&ca, &cb);
+        let na = sum_of(&ca, &ca);
+        let nb = sum_of(&cb, &cb);
+        let nn = self.g.mul(&na, &nb);
+        let nn = self.g.add(&nn, &eps);
+        let nn = self.g.sqrt(&nn);
+        let cos = self.g.div(&dot, &nn);
+        let chroma = self.one_minus(&cos);
+        let mut parts = vec![mfcc, chroma];
+        for i in [
+            summary::SPLICE_CENTROID,
+            summary::SPLICE_RMS,
+            summary::SPLICE_ONSET,
+        ] {
+            let x = self.slice(&d, i, i + 1, 2);
+            parts.push(self.g.op("Abs", &[&x], vec![]));
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.g.concat(&refs, 2)
+    }
+
+    /// Mirrors [`summary::edit_summary`].
+    fn edit_summary(&mut self, feats: &str, acts: &str, mask: &str) -> String {
+        let mut is = |c: i64| {
             let cc = self.g.const_i64(&[c]);
             let eq = self.g.equal(acts, &cc);
-            eqs.push(self.g.cast(&eq, ElemType::F32));
+            let eq = self.g.cast(&eq, ElemType::F32);
+            self.g.mul(&eq, mask)
+        };
+        let (cut, lp) = (is(1), is(2));
+        let n = self.total(mask);
+        let per_beats = self.g.scalar_f32(summary::PER_BEATS as f32);
+        let per = self.g.div(&per_beats, &n);
+        let not_cut = self.g.sub(mask, &cut);
+        let played = self.g.add(&not_cut, &lp);
+
+        let sel = self.ranges(feats, &summary::PLAYED_RANGES);
+        let pm = self.masked_mean(&sel, &played);
+        let am = self.masked_mean(&sel, mask);
+        let played_rel = self.g.sub(&pm, &am);
+
+        let prev_mask = self.prev(mask);
+        let prev_cut = self.prev(&cut);
+        let fresh = self.one_minus(&prev_cut);
+        let cut_start = self.g.mul(&cut, &fresh);
+        let prev_lp = self.prev(&lp);
+        let fresh = self.one_minus(&prev_lp);
+        let loop_start = self.g.mul(&lp, &fresh);
+        let next_mask = self.next(mask);
+        let ends = self.one_minus(&next_mask);
+        let last = self.g.mul(mask, &ends);
+        let mut structure = Vec::new();
+        for (x, scale) in [(&cut, &n), (&lp, &n)] {
+            let s = self.beat_sum(x);
+            structure.push(self.g.div(&s, scale));
         }
-        let two = self.g.scalar_f32(2.0);
-        let loops2 = self.g.mul(&eqs[1], &two);
-        let played = self.g.add(&eqs[0], &loops2);
-        let played = self.g.mul(&played, mask);
-        let pm = self.masked_mean(feats, &played);
-        means.push(self.g.sub(&pm, &mean_all));
-        for c in 0..N_ACTIONS {
-            let cc = self.g.const_i64(&[c]);
-            let eq = self.g.equal(acts, &cc);
-            let eqf = self.g.cast(&eq, ElemType::F32);
-            let m = self.g.mul(&eqf, mask);
-            let n = self.g.reduce_sum(&m, &[1], true);
-            let present = self.g.greater(&n, &zero);
-            let present = self.g.cast(&present, ElemType::F32);
-            let mean = self.masked_mean(feats, &m);
-            let rel = self.g.sub(&mean, &mean_all);
-            means.push(self.g.mul(&rel, &present));
-            shares.push(self.g.div(&n, &total));
+        for x in [&cut_start, &loop_start] {
+            let s = self.beat_sum(x);
+            structure.push(self.g.mul(&s, &per));
         }
-        let next = self.slice(acts, 1, i64::MAX, 1);
-        let prev = self.slice(acts, 0, -1, 1);
-        let same = self.g.equal(&next, &prev);
-        let diff = self.g.op("Not", &[&same], vec![]);
-        let diff = self.g.cast(&diff, ElemType::F32);
-        let mnext = self.slice(mask, 1, i64::MAX, 1);
-        let sw = self.g.mul(&diff, &mnext);
-        let sw = self.g.reduce_sum(&sw, &[1], true);
-        let rate = self.g.div(&sw, &total);
-        let mut all: Vec<&str> = means.iter().map(String::as_str).collect();
-        all.extend(shares.iter().map(String::as_str));
-        all.push(&rate);
-        self.g.concat(&all, 1)
+        structure.push(self.slice(&cut, 0, 1, 1));
+        let cl = self.g.mul(&cut, &last);
+        structure.push(self.beat_sum(&cl));
+
+        let inner_start = self.g.mul(&cut_start, &prev_mask);
+        let resume = self.g.mul(&not_cut, &prev_cut);
+        let boundary = self.g.add(&inner_start, &resume);
+        let boundary = self.g.add(&boundary, &lp);
+        let nb = self.beat_sum(&boundary);
+        let mut placement = vec![self.g.mul(&nb, &per)];
+        for k in summary::PLACEMENT_FEATURES {
+            let fk = self.slice(feats, k, k + 1, 2);
+            let fk = self.g.squeeze(&fk, &[2]);
+            let w = self.g.mul(&fk, &boundary);
+            let w = self.beat_sum(&w);
+            placement.push(self.g.mul(&w, &per));
+        }
+
+        let axis = self.g.fresh("const");
+        let axis = self.g.initializer_i64(&axis, &[], &[1]);
+        let run = self.g.op("CumSum", &[&inner_start, &axis], vec![]);
+        let prev_run = self.prev(&run);
+        let key = self.g.mul(&prev_run, &resume);
+        let key = self.g.unsqueeze(&key, &[2]);
+        let run_j = self.g.unsqueeze(&run, &[1]);
+        let same = self.g.equal(&key, &run_j);
+        let same = self.g.cast(&same, ElemType::F32);
+        let start_j = self.g.unsqueeze(&inner_start, &[1]);
+        let pair = self.g.mul(&start_j, &same);
+        let resume_i = self.g.unsqueeze(&resume, &[2]);
+        let pair = self.g.mul(&pair, &resume_i);
+        let spl = self.ranges(feats, &summary::SPLICE_RANGES);
+        let natural = self.g.matmul(&pair, &spl);
+        let paired = self.g.reduce_sum(&pair, &[2], false);
+        let cut_d = self.splice_distances(&natural, &spl);
+        let paired3 = self.g.unsqueeze(&paired, &[2]);
+        let cut_d = self.g.mul(&cut_d, &paired3);
+        let following = self.following(&spl, mask);
+        let loop_d = self.splice_distances(&following, &spl);
+        let lp3 = self.g.unsqueeze(&lp, &[2]);
+        let loop_d = self.g.mul(&loop_d, &lp3);
+        let d = self.g.add(&cut_d, &loop_d);
+        let d = self.g.reduce_sum(&d, &[1], false);
+        let dist = self.g.mul(&d, &per);
+        let all = self.g.add(&paired, &lp);
+        let all = self.beat_sum(&all);
+        let splices = self.g.mul(&all, &per);
+
+        let mut parts = vec![played_rel];
+        parts.extend(structure);
+        parts.extend(placement);
+        parts.push(splices);
+        parts.push(dist);
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        self.g.concat(&refs, 1)
     }
 
     fn reward_mlp(&mut self, m: &RewardMlp, feats: &str, acts: &str, mask: &str) {
         let s = self.edit_summary(feats, acts, mask);
+        let shift = self.weight("shift", &m.shift);
+        let scale = self.weight("scale", &m.scale);
+        let s = self.g.sub(&s, &shift);
+        let s = self.g.mul(&s, &scale);
         let h = self.linear(&s, &m.fc1, "fc1");
         let h = self.g.gelu(&h);
         let o = self.linear(&h, &m.fc2, "fc2");

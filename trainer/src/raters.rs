@@ -101,7 +101,7 @@ impl Taste {
                 let cost: f64 = splices(&out)
                     .map(|(p, q)| transition_cost(features, p, q))
                     .sum();
-                -1.2 * cost / (t / 32.0)
+                -SMOOTH_WEIGHT * cost / (t / 32.0)
             }
             Taste::Energetic => {
                 if out.is_empty() {
@@ -110,7 +110,7 @@ impl Taste {
                 let mean_all = features.iter().map(|f| f[RMS] as f64).sum::<f64>() / t;
                 let mean_out =
                     out.iter().map(|&i| features[i][RMS] as f64).sum::<f64>() / out.len() as f64;
-                45.0 * (mean_out - mean_all)
+                ENERGETIC_WEIGHT * (mean_out - mean_all)
             }
             Taste::PhraseAware => {
                 let n = features.len();
@@ -129,19 +129,33 @@ impl Taste {
                 if let Some(&last) = out.last() {
                     bad += !on_phrase(last + 1) as usize;
                 }
-                -0.5 * bad as f64 / (t / 32.0)
+                -PHRASE_WEIGHT * bad as f64 / (t / 32.0)
             }
         }
     }
 }
 
-/// Utility per removed or repeated stretch per 32 source beats (`tight`; rater ceiling on
-/// random bar-level plan pairs 0.84).
-const TIGHT_WEIGHT: f64 = 1.0;
-/// Utility per unit of mean song position (`opening`), set so that a rater's ceiling on
-/// pairs of random bar-level plans (0.85 over 500 pairs of 10 corpus songs) is like the other
-/// tastes' (0.80-0.90); at 8 it was 0.66, too noisy to learn from.
+// The weights are set so that a rater with the default temperature (0.25) tells a cycle's
+// candidates apart about as well as a person would: its ceiling on pairs of one cycle's
+// candidates (the default policy's edits of the 8 training songs at temperatures 0.1–0.8,
+// `recut-trainer cycle --taste T`) is 0.84–0.92. They were first set on pairs of random
+// bar-level plans, which differ ten times more (tens of splices against one to three);
+// on a cycle's candidates those raters were at 0.58–0.64 for `tight`, `smooth` and
+// `phrase_aware`: their 200 ratings were mostly coin flips and no reward model could
+// learn from them. On random plans the raters are now nearly noiseless.
+
+/// Utility per removed or repeated stretch per 32 source beats (`tight`; ceiling 0.84 on
+/// a cycle's candidates).
+const TIGHT_WEIGHT: f64 = 5.0;
+/// Utility per unit of mean song position (`opening`; ceiling 0.84).
 const OPENING_WEIGHT: f64 = 30.0;
+/// Utility per unit of splice cost per 32 source beats (`smooth`; ceiling 0.85).
+const SMOOTH_WEIGHT: f64 = 24.0;
+/// Utility per unit of played-minus-song RMS (scaled dB, `energetic`; ceiling 0.86).
+const ENERGETIC_WEIGHT: f64 = 90.0;
+/// Utility per cut boundary off a phrase start per 32 source beats (`phrase_aware`;
+/// ceiling 0.86).
+const PHRASE_WEIGHT: f64 = 4.0;
 
 /// Number of maximal runs of `action` in `actions`.
 fn runs_of(actions: &[u8], action: u8) -> usize {

@@ -11,8 +11,10 @@ use recut_engine::FEATURE_DIM;
 use recut_engine::model::onnx::{OnnxModelExt, keys};
 use recut_trainer::export::{ExportInfo, write_policy, write_reward};
 use recut_trainer::model::batch::to_vec_f32;
+use recut_trainer::model::summary::edit_summary;
 use recut_trainer::model::{
-    Batch, MlpConfig, PolicyConfig, PolicyNet, RewardConfig, RewardModel, TransformerConfig,
+    Batch, MlpConfig, PolicyConfig, PolicyNet, RewardConfig, RewardModel, RewardNet,
+    TransformerConfig,
 };
 use tch::Device;
 
@@ -49,9 +51,14 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 fn check_reward(config: RewardConfig) {
     tch::manual_seed(1234);
-    let model = RewardModel::new(&config, Device::Cpu).unwrap();
+    let mut model = RewardModel::new(&config, Device::Cpu).unwrap();
     let (f0, f1, a0, a1) = items();
     let batch = Batch::new(&[(&f0, &a0), (&f1, &a1)], Device::Cpu);
+    if let RewardNet::Mlp(m) = &mut model.net {
+        // A fitted normalisation (not the identity), so the export must carry it.
+        m.fit_normalisation(&edit_summary(&batch.features, &batch.actions, &batch.mask));
+        assert!(m.is_fitted());
+    }
     let torch = to_vec_f32(&model.score(&batch));
 
     let dir = tempfile::tempdir().unwrap();

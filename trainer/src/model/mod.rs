@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod policy;
 pub mod reward;
+pub mod summary;
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};

@@ -5,10 +5,9 @@
 //!   multi-head self-attention and a GELU MLP; a final LayerNorm; masked mean pooling;
 //!   `Linear(d → 1)`; clamp to [-10, 10]. Defaults are the seed's: 3 layers, 4 heads, width
 //!   256.
-//! * [`RewardMlp`]: an MLP over an edit summary ([`edit_summary`]): masked means of the
-//!   features of kept, cut and looped beats, the three action shares and the switch rate
-//!   (share of beats whose action differs from the previous beat's) → `hidden` (64) → GELU
-//!   → score, clamped.
+//! * [`RewardMlp`]: an MLP over the 43-number edit descriptor of [`super::summary`] (what
+//!   is played, how it is cut, where the cuts fall, how the splices sound), normalised by
+//!   the training data → `hidden` (64) → GELU → score, clamped.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
+use super::summary::{SUMMARY_DIM, edit_summary};
 use super::{EncoderLayer, FEATURE_DIM, N_ACTIONS, SCORE_CLAMP, key_bias, ln, masked_mean};
 use crate::error::{Result, TrainError};
 use crate::json::{read_json, write_json};
@@ -178,60 +178,55 @@ impl RewardTransformer {
     }
 }
 
-/// Length of [`edit_summary`]'s output: 4 relative feature means, 3 shares, switch rate.
-pub const SUMMARY_DIM: i64 = 4 * FEATURE_DIM + N_ACTIONS + 1;
-
-/// Edit summary `[B, SUMMARY_DIM]`: for each action `c` (Keep, Cut, Loop) the mean features
-/// of the real beats with action `c` relative to the song's mean over all its beats
-/// (`(mean_c − mean_all)·[n_c > 0]`, so zero when no beat has action `c`; relative, so the
-/// model sees what the edit keeps and drops rather than which song it is); the share of
-/// real beats with each action; the switch rate (real beats whose action differs from the
-/// previous beat's, over the real beat count); and, first, the mean features of what is
-/// played (Keep once, Loop twice) relative to the song's mean.
-pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tensor {
-    let t = actions.size()[1];
-    let total = mask
-        .sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
-        .clamp_min(1.0);
-    let mut parts = Vec::new();
-    let mut shares = Vec::new();
-    let mean_all = masked_mean(features, mask);
-    let played =
-        (actions.eq(0).to_kind(Kind::Float) + actions.eq(2).to_kind(Kind::Float) * 2.0) * mask;
-    parts.push(masked_mean(features, &played) - &mean_all);
-    for c in 0..N_ACTIONS {
-        let m = actions.eq(c).to_kind(Kind::Float) * mask;
-        let n = m.sum_dim_intlist([1i64].as_slice(), true, Kind::Float);
-        let present = n.gt(0.0).to_kind(Kind::Float);
-        parts.push((masked_mean(features, &m) - &mean_all) * present);
-        shares.push(n / &total);
-    }
-    let switches = actions
-        .narrow(1, 1, t - 1)
-        .ne_tensor(&actions.narrow(1, 0, t - 1))
-        .to_kind(Kind::Float)
-        * mask.narrow(1, 1, t - 1);
-    let switch_rate = switches.sum_dim_intlist([1i64].as_slice(), true, Kind::Float) / &total;
-    parts.extend(shares);
-    parts.push(switch_rate);
-    Tensor::cat(&parts, 1)
-}
-
-/// The edit-summary MLP reward model.
+/// The edit-descriptor MLP reward model: `(summary − shift) · scale` → `Linear(43 →
+/// hidden)` → GELU → `Linear(hidden → 1)` → clamp. `shift` and `scale` are not trained:
+/// they are the training pairs' descriptor mean and 1/std, fitted once before the first
+/// step ([`RewardMlp::fit_normalisation`]) so that every input is of unit scale whatever
+/// its unit (shares, counts per 32 beats, dB differences); `fitted` records that, so a
+/// fine-tuned model keeps its parent's.
 #[derive(Debug)]
 pub struct RewardMlp {
+    pub shift: Tensor,
+    pub scale: Tensor,
+    pub fitted: Tensor,
     pub fc1: nn::Linear,
     pub fc2: nn::Linear,
     pub config: MlpConfig,
 }
 
+/// Smallest standard deviation a descriptor entry is divided by (entries that never vary
+/// in the training data stay near zero instead of exploding).
+pub const MIN_STD: f64 = 1e-3;
+
 impl RewardMlp {
     pub fn new(p: nn::Path, c: &MlpConfig) -> RewardMlp {
         RewardMlp {
+            shift: p.zeros_no_train("shift", &[SUMMARY_DIM]),
+            scale: p.ones_no_train("scale", &[SUMMARY_DIM]),
+            fitted: p.zeros_no_train("fitted", &[1]),
             fc1: nn::linear(&p / "fc1", SUMMARY_DIM, c.hidden, Default::default()),
             fc2: nn::linear(&p / "fc2", c.hidden, 1, Default::default()),
             config: c.clone(),
         }
+    }
+
+    /// Whether [`Self::fit_normalisation`] has run (on this model or the one it was
+    /// fine-tuned from).
+    pub fn is_fitted(&self) -> bool {
+        self.fitted.double_value(&[0]) > 0.5
+    }
+
+    /// Sets `shift` and `scale` to the mean and 1/std of `summaries` `[N, SUMMARY_DIM]`.
+    pub fn fit_normalisation(&mut self, summaries: &Tensor) {
+        tch::no_grad(|| {
+            let mean = summaries.mean_dim([0i64].as_slice(), false, Kind::Float);
+            let std = summaries
+                .std_dim([0i64].as_slice(), false, false)
+                .clamp_min(MIN_STD);
+            self.shift.copy_(&mean);
+            self.scale.copy_(&std.reciprocal());
+            let _ = self.fitted.fill_(1.0);
+        });
     }
 
     pub fn forward_t(
@@ -241,7 +236,13 @@ impl RewardMlp {
         mask: &Tensor,
         _train: bool,
     ) -> Tensor {
-        let s = edit_summary(features, actions, mask);
+        self.forward_summary(&edit_summary(features, actions, mask))
+    }
+
+    /// Scores `[B]` of descriptors `[B, SUMMARY_DIM]` (what [`Self::forward_t`] computes
+    /// after the descriptor; training caches the descriptors).
+    pub fn forward_summary(&self, summary: &Tensor) -> Tensor {
+        let s = (summary - &self.shift) * &self.scale;
         self.fc2
             .forward(&self.fc1.forward(&s).gelu("none"))
             .squeeze_dim(-1)
