@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
+    CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES,
+    CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
 use recut_trainer::dpo::{DpoConfig, DpoLoss};
@@ -18,6 +19,7 @@ use recut_trainer::evaluate::{
 };
 use recut_trainer::import::{describe_problems, load_ratings, read_index};
 use recut_trainer::model::{MlpConfig, PolicyConfig, RewardConfig};
+use recut_trainer::ppo::PpoConfig;
 use recut_trainer::raters::{Answer, Rater, Taste};
 use recut_trainer::sim::{SimSong, simulate_pairs};
 use recut_trainer::stats::rating_stats;
@@ -399,7 +401,7 @@ pub struct CycleArgs {
     #[arg(long, default_value_t = 100)]
     pub reward_epochs: usize,
     /// L2 weight decay of the reward model (Adam).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = CYCLE_REWARD_WEIGHT_DECAY)]
     pub reward_weight_decay: f64,
     /// Policy step: DPO on rated + reward-labelled pairs, or PPO against the reward model.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Dpo)]
@@ -417,8 +419,17 @@ pub struct CycleArgs {
     #[arg(long, default_value_t = 0.1)]
     pub reward_margin: f64,
     /// PPO steps (--algorithm ppo).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = CYCLE_PPO_STEPS)]
     pub ppo_steps: usize,
+    /// PPO learning rate (--algorithm ppo).
+    #[arg(long, default_value_t = PpoConfig::default().lr)]
+    pub ppo_lr: f64,
+    /// PPO plans sampled per step (4 plans of each of 8 songs by default).
+    #[arg(long, default_value_t = CYCLE_PPO_ROLLOUTS)]
+    pub ppo_rollouts: usize,
+    /// PPO weight of the KL penalty to the starting policy.
+    #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
+    pub ppo_kl: f64,
     /// Longest window of beats a DPO pair is cropped to.
     #[arg(long, default_value_t = 512)]
     pub window: usize,
@@ -515,6 +526,9 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         reward_pairs: a.reward_pairs,
         reward_margin: a.reward_margin,
         ppo_steps: a.ppo_steps,
+        ppo_lr: a.ppo_lr,
+        ppo_rollouts: a.ppo_rollouts,
+        ppo_kl: a.ppo_kl,
         eval: EvalOptions {
             target_fraction: a.target_fraction,
             plans: a.eval_plans,

@@ -516,7 +516,7 @@ mod ppo_cmd {
     use recut_trainer::export::{ExportInfo, write_policy};
     use recut_trainer::model::PolicyNet;
     use recut_trainer::ppo::{
-        PpoConfig, RewardMix, RewardSource, load_checkpoint, start_from, train_ppo,
+        Advantage, PpoConfig, RewardMix, RewardSource, load_checkpoint, start_from, train_ppo,
     };
     use recut_trainer::raters::{Rater, Taste};
     use recut_trainer::train_policy::{EvalConfig, Logits, evaluate, load_songs};
@@ -552,6 +552,10 @@ mod ppo_cmd {
         /// ppo: weight of the per-beat KL to the reference policy.
         #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
         pub kl_coef: f64,
+        /// ppo: per-beat advantages: the plan's group-centred reward on every beat (group),
+        /// or GAE over the beats with the value head (gae).
+        #[arg(long, value_enum, default_value_t = PpoConfig::default().advantage)]
+        pub advantage: Advantage,
         /// ppo: GAE λ.
         #[arg(long, default_value_t = 0.95)]
         pub gae_lambda: f64,
@@ -576,6 +580,9 @@ mod ppo_cmd {
         /// ppo: evaluate on the training songs (for policy_best) every N steps.
         #[arg(long, default_value_t = PpoConfig::default().eval_every)]
         pub eval_every: usize,
+        /// ppo: plans per training song in that evaluation.
+        #[arg(long, default_value_t = PpoConfig::default().eval_plans_per_song)]
+        pub eval_plans_per_song: usize,
         /// ppo: write a resumable checkpoint every N steps (0 = none).
         #[arg(long, default_value_t = 10)]
         pub checkpoint_every: usize,
@@ -656,6 +663,7 @@ mod ppo_cmd {
             kl_coef: f.kl_coef,
             gamma: f.gamma,
             gae_lambda: f.gae_lambda,
+            advantage: f.advantage,
             temperature: f.rollout_temperature,
             reward: RewardMix {
                 learned_weight: f.learned_weight,
@@ -665,6 +673,7 @@ mod ppo_cmd {
                 clamp: f.reward_clamp,
             },
             eval_every: f.eval_every,
+            eval_plans_per_song: f.eval_plans_per_song,
             checkpoint_every: f.checkpoint_every,
             out_dir: f.ppo_dir.clone(),
             log: Some(f.log.clone()),

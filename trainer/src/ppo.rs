@@ -2,7 +2,7 @@
 //! reward, anchored to the frozen reference policy π_ref by a KL penalty.
 //!
 //! **Rollouts.** Each step draws `rollouts_per_step / plans_per_song` training songs and,
-//! for each, `plans_per_song` plans: a target share in `share_range`, a seed, and the
+//! for each, `plans_per_song` plans: one target share per song in `share_range`, a seed each, and the
 //! engine's constrained decoder ([`recut_engine::edit::decode`]) sampling from the
 //! policy's per-beat logits at `temperature`, exactly as candidates are made. A plan that
 //! cannot reach its target is skipped (and counted).
@@ -13,14 +13,15 @@
 //! reward alone, said in the log). `dense` is the engine's dense reward, in [0, 1].
 //!
 //! **Advantages.** Steps are beats. With `group_baseline` (default), `R` is first centred
-//! on the mean `R` of the step's plans of the same song, so an advantage says how much
-//! better a plan is than its siblings rather than how good its song is. The centred reward
-//! is spread evenly over the plan's beats (`r_t = R/n`; or, with `spread_reward = false`,
-//! given at the last beat), and GAE(γ, λ) runs over the beats with the value head's
-//! per-beat values ([`PolicyNet::forward_values`]; the exported `value` is their mean).
-//! Spreading matters: the value head sees the song but not the actions taken so far, so
-//! with the whole reward at the last beat, GAE's λ-decay would leave early beats almost no
-//! credit. Advantages are normalised over the step's beats.
+//! on the mean `R` of the step's plans of the same song and length, so an advantage says how much
+//! better a plan is than its siblings rather than how good its song is. With
+//! [`Advantage::Group`] (default) every beat of the plan gets that centred reward; with
+//! [`Advantage::Gae`] it is spread evenly over the plan's beats (`r_t = R/n`; or, with
+//! `spread_reward = false`, given at the last beat), and GAE(γ, λ) runs over the beats with
+//! the value head's per-beat values ([`PolicyNet::forward_values`]; the exported `value` is
+//! their mean). GAE is not the default because the value head's beat-to-beat differences
+//! swamp `R/n` (see [`Advantage::Gae`]). Advantages are normalised over the step's beats;
+//! the value head is trained on the GAE returns either way.
 //!
 //! **Log-probabilities, honestly.** The decoder does not sample beats independently: it
 //! samples one action per bar from the mean of the bar's beat logits with a stickiness
@@ -43,7 +44,7 @@
 //! (`ppo_step_NNNNNN/` with the policy, the reference and `state.json`; [`load_checkpoint`]
 //! resumes from it with the step count, history and best score; Adam's moments restart),
 //! `policy_best.safetensors` (best mean reward on a fixed evaluation set of the training
-//! songs: one plan per song at share [`EVAL_SHARE`], temperature `eval_temperature`, fixed
+//! songs: `eval_plans_per_song` plans per song at share [`EVAL_SHARE`], temperature `eval_temperature`, fixed
 //! seeds; evaluated every `eval_every` steps), `policy_final.safetensors`; optionally a
 //! text log, `logs/training_history.json` (DESIGN.md keys) and a training-progress PNG.
 //! Deterministic for a given seed on the CPU (every step's rollouts draw from a generator
@@ -251,10 +252,13 @@ pub struct PpoConfig {
     pub temperature: f64,
     /// Target length of rollout plans, as a share of the song: uniform in this range.
     pub share_range: (f64, f64),
-    /// Centre each plan's reward on the mean of its song's plans in the same step.
+    /// Centre each plan's reward on the mean of its group (the step's plans of the same song
+    /// and target share).
     pub group_baseline: bool,
     /// Spread the sequence reward over the beats (`true`) or give it at the last beat.
     pub spread_reward: bool,
+    /// How per-beat advantages are made from the plan's reward.
+    pub advantage: Advantage,
     pub reward: RewardMix,
     /// Decoder temperature of the evaluation plans behind `policy_best`.
     pub eval_temperature: f64,
@@ -262,6 +266,9 @@ pub struct PpoConfig {
     pub eval_every: usize,
     /// At most this many training songs in the evaluation set (0 = all).
     pub eval_songs: usize,
+    /// Plans per song in the evaluation set (one plan per song scored the policy too
+    /// noisily for `policy_best` to mean anything).
+    pub eval_plans_per_song: usize,
     /// Write a checkpoint every this many steps (0 = none).
     pub checkpoint_every: usize,
     /// Folder of checkpoints, `policy_best` and `policy_final`.
@@ -298,10 +305,12 @@ impl Default for PpoConfig {
             share_range: (0.6, 0.9),
             group_baseline: true,
             spread_reward: true,
+            advantage: Advantage::Group,
             reward: RewardMix::default(),
             eval_temperature: 0.3,
             eval_every: 5,
             eval_songs: 0,
+            eval_plans_per_song: 4,
             checkpoint_every: 0,
             out_dir: PathBuf::from("models/ppo"),
             log: None,
@@ -542,6 +551,22 @@ fn sample_plans(
     Ok((rollouts, failed))
 }
 
+/// How a plan's sequence reward becomes per-beat advantages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Advantage {
+    /// Every beat of a plan gets the plan's reward centred on its song's group (group
+    /// baseline), normalised over the step: the plan-level estimator (as in GRPO). The value
+    /// head is still trained (its loss is logged), but it does not shape the advantages.
+    Group,
+    /// GAE(γ, λ) over the beats with the value head's per-beat values. With one reward per
+    /// plan spread over hundreds of beats (`R/n` ≈ 0.002 per beat), the temporal
+    /// differences are dominated by the value head's beat-to-beat wobble: measured in a
+    /// cycle (taste `tight`, 60 steps, lr 1e-4) the evaluation reward fell from 0.58 to
+    /// −0.30 while the reward model's validation accuracy was 0.79.
+    Gae,
+}
+
 /// Sets every rollout's advantages and returns (module doc: group baseline, spreading,
 /// GAE, normalisation over all beats).
 pub fn assign_advantages(rollouts: &mut [Rollout], cfg: &PpoConfig) {
@@ -553,7 +578,7 @@ pub fn assign_advantages(rollouts: &mut [Rollout], cfg: &PpoConfig) {
             }
             let group: Vec<f64> = rollouts
                 .iter()
-                .filter(|o| o.song == r.song)
+                .filter(|o| o.song == r.song && o.share == r.share)
                 .map(|o| o.total)
                 .collect();
             if group.len() < 2 {
@@ -575,7 +600,10 @@ pub fn assign_advantages(rollouts: &mut [Rollout], cfg: &PpoConfig) {
         }
         let values: Vec<f64> = r.values.iter().map(|&v| f64::from(v)).collect();
         let (adv, ret) = gae(&rewards, &values, 0.0, cfg.gamma, cfg.gae_lambda);
-        r.advantages = adv.iter().map(|&x| x as f32).collect();
+        r.advantages = match cfg.advantage {
+            Advantage::Gae => adv.iter().map(|&x| x as f32).collect(),
+            Advantage::Group => vec![big_r as f32; n],
+        };
         r.returns = ret.iter().map(|&x| x as f32).collect();
     }
     let all: Vec<f64> = rollouts
@@ -596,8 +624,8 @@ pub fn assign_advantages(rollouts: &mut [Rollout], cfg: &PpoConfig) {
     }
 }
 
-/// Windows of at most `window` beats (0 = whole songs) of the rollouts, one per rollout at
-/// a random offset, for the update: actions, advantages and returns are cut to the window,
+/// Windows of at most `window` beats (0 = whole songs) of the rollouts, one per song at a
+/// random offset (shared by that song's plans), for the update: actions, advantages and returns are cut to the window,
 /// and the old (rollout) policy's and the reference's log-probabilities are recomputed on
 /// the window alone, so the ratio and the KL compare the two policies on the same input
 /// (the window sees less context than the whole song did when the plan was sampled). The
@@ -612,11 +640,25 @@ pub fn crop_rollouts(
     temperature: f64,
     rng: &mut Rng,
 ) -> Vec<Rollout> {
+    // One window per song: the plans of a song share it, so on the beats where they agree
+    // their group-centred advantages cancel exactly. With a window per plan they did not
+    // (a beat inside one plan's window and outside another's got a push from noise alone),
+    // and the policy drifted (KL 1.4 per beat after 40 steps) while its reward fell.
+    let mut windows: std::collections::BTreeMap<usize, std::ops::Range<usize>> = Default::default();
+    for r in rollouts {
+        windows
+            .entry(r.song)
+            .or_insert_with(|| crate::train_policy::crop(r.actions.len(), window, rng));
+    }
     let mut out: Vec<Rollout> = rollouts
         .iter()
         .map(|r| {
             let n = r.actions.len();
-            let w = crate::train_policy::crop(n, window, rng);
+            let w = windows
+                .get(&r.song)
+                .filter(|w| w.end <= n)
+                .cloned()
+                .unwrap_or(0..n);
             let cut = |v: &[f32]| v[w.clone()].to_vec();
             Rollout {
                 range: r.range.start + w.start..r.range.start + w.end,
@@ -850,7 +892,10 @@ fn evaluation_reward(
         cfg.eval_songs.min(songs.len())
     };
     let mut rng = Rng::new(cfg.seed.wrapping_add(STEP_SEED_MIX));
-    let specs: Vec<PlanSpec> = (0..n).map(|i| (i, EVAL_SHARE, rng.next_u64())).collect();
+    let specs: Vec<PlanSpec> = (0..n)
+        .flat_map(|i| std::iter::repeat_n(i, cfg.eval_plans_per_song.max(1)))
+        .map(|i| (i, EVAL_SHARE, rng.next_u64()))
+        .collect();
     let (rollouts, _) = sample_plans(
         net,
         reference,
@@ -974,15 +1019,18 @@ pub fn train_ppo(
     for step in first_step + 1..=cfg.steps {
         let ts = Instant::now();
         let mut rng = Rng::new(cfg.seed ^ STEP_SEED_MIX.wrapping_mul(step as u64));
+        // Distinct songs, and one target share per song: the group baseline compares a
+        // song's plans with each other, so they must be edits of the same length (a reward
+        // model trained on candidates of one length scores other lengths by extrapolation,
+        // and with a share per plan that extrapolation was the group's main difference).
+        let mut order: Vec<usize> = (0..songs.len()).collect();
+        rng.shuffle(&mut order);
         let mut specs = Vec::with_capacity(spp * cfg.plans_per_song);
-        for _ in 0..spp {
-            let song = rng.below(songs.len());
+        for k in 0..spp {
+            let song = order[k % order.len()];
+            let share = rng.range(cfg.share_range.0, cfg.share_range.1);
             for _ in 0..cfg.plans_per_song {
-                specs.push((
-                    song,
-                    rng.range(cfg.share_range.0, cfg.share_range.1),
-                    rng.next_u64(),
-                ));
+                specs.push((song, share, rng.next_u64()));
             }
         }
         let (mut rollouts, failed) = sample_plans(
