@@ -403,8 +403,9 @@ pub struct CycleArgs {
     /// L2 weight decay of the reward model (Adam).
     #[arg(long, default_value_t = CYCLE_REWARD_WEIGHT_DECAY)]
     pub reward_weight_decay: f64,
-    /// Policy step: DPO on rated + reward-labelled pairs, or PPO against the reward model.
-    #[arg(long, value_enum, default_value_t = CycleAlgorithm::Dpo)]
+    /// Policy step: PPO against the reward model (default: it beat DPO on the simulated
+    /// tastes), or DPO on rated + reward-labelled pairs.
+    #[arg(long, value_enum, default_value_t = CycleAlgorithm::Ppo)]
     pub algorithm: CycleAlgorithm,
     #[arg(long, default_value_t = 150)]
     pub dpo_steps: usize,
@@ -548,14 +549,20 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
     print!("{}", r.results.table());
     let s = &r.seconds;
     println!(
-        "{}: {} candidates, {} ratings, reward val accuracy {}, dpo on {} rated + {} labelled pairs",
+        "{}: {} candidates, {} ratings, reward val accuracy {}, {}",
         r.cycle,
         r.candidates,
         r.ratings,
         r.reward_val_accuracy
             .map_or("-".into(), |v| format!("{v:.3}")),
-        r.dpo_rated_pairs,
-        r.dpo_labelled_pairs
+        if r.algorithm == PolicyAlgorithm::Dpo {
+            format!(
+                "dpo on {} rated + {} labelled pairs",
+                r.dpo_rated_pairs, r.dpo_labelled_pairs
+            )
+        } else {
+            "ppo policy".to_owned()
+        }
     );
     println!(
         "seconds: analysis {:.1}, reference {:.1}, candidates {:.1}, ratings {:.1}, reward {:.1}, policy {:.1}, evaluation {:.1}; total {:.1}",

@@ -11,13 +11,14 @@
 //!    over the songs), written to the feedback store `feedback/` and exported to
 //!    `preferences.json`; or a file / store of human ratings, read through the manifest.
 //! 5. Reward model: Bradley–Terry on the rated pairs (validation split by song).
-//! 6. Policy (`algorithm = dpo`, the default): DPO from π_ref on the decided rated pairs plus `reward_pairs` pairs of π_ref's
+//! 6. Policy (`algorithm = dpo`; `recut-trainer cycle` defaults to ppo, below): DPO from π_ref on the decided rated pairs plus `reward_pairs` pairs of π_ref's
 //!    own edits of the training songs labelled by the reward model (the pair's edit with
 //!    the higher score is chosen, pairs closer than `reward_margin` are dropped). The
 //!    labelled pairs carry what the reward model learned to edits the raters never heard,
 //!    which is where 200 ratings go further than DPO on them alone. With
 //!    `algorithm = ppo`: PPO from π_ref ([`crate::ppo::train_ppo`]) against the new reward
-//!    model mixed with the dense reward.
+//!    model mixed with the dense reward; the step that scored best on the training songs'
+//!    evaluation plans is kept.
 //! 7. Evaluation of the new policy against π_ref on the held-out songs
 //!    ([`crate::evaluate`]), judged by the simulated rater's taste, or by the reward model
 //!    when the ratings came from people. With no song held out (a one-song demo) the
@@ -132,8 +133,9 @@ pub struct CycleConfig {
     pub reward_pairs: usize,
     /// Smallest reward-score difference (reward units) of a labelled pair.
     pub reward_margin: f64,
-    /// PPO steps (`algorithm = ppo`; the rest of [`PpoConfig`] at its defaults, rollouts
-    /// at the cycle's target length ± [`PPO_SHARE_SPREAD`]).
+    /// PPO steps (`algorithm = ppo`; rollouts at the cycle's target length ±
+    /// [`PPO_SHARE_SPREAD`], one length per song group; the rest of [`PpoConfig`] at its
+    /// defaults but for the three settings below).
     pub ppo_steps: usize,
     /// PPO learning rate.
     pub ppo_lr: f64,

@@ -12,9 +12,10 @@ use recut_engine::Analysis;
 use recut_trainer::history::TrainingHistory;
 use recut_trainer::model::{Batch, PolicyConfig, PolicyNet};
 use recut_trainer::ppo::{
-    PpoConfig, RewardMix, RewardSource, clipped_surrogate, gae, load_checkpoint, masked_kl,
-    start_from, train_ppo,
+    Advantage, PpoConfig, RewardMix, RewardSource, Rollout, assign_advantages, clipped_surrogate,
+    crop_rollouts, gae, load_checkpoint, masked_kl, start_from, train_ppo,
 };
+use recut_trainer::rng::Rng;
 use recut_trainer::train_policy::Song;
 use tch::{Device, Kind, Tensor};
 
@@ -80,6 +81,103 @@ fn quick(out_dir: &std::path::Path, steps: usize) -> PpoConfig {
         plot: Some(out_dir.join("progress.png")),
         seed: 7,
         ..Default::default()
+    }
+}
+
+/// A rollout of `n` beats of song `song` at `share` with total reward `total`.
+fn rollout(song: usize, share: f64, n: usize, total: f64) -> Rollout {
+    Rollout {
+        song,
+        share,
+        range: 0..n,
+        actions: vec![0; n],
+        old_logp: vec![0.0; n],
+        ref_logp: vec![0.0; 3 * n],
+        values: (0..n).map(|i| (i as f32 * 0.37).sin()).collect(),
+        learned: None,
+        dense: total,
+        total,
+        advantages: Vec::new(),
+        returns: Vec::new(),
+    }
+}
+
+/// Group-relative advantages: every beat of a plan carries its reward minus the mean of
+/// its group (same song, same share), normalised over the step, whatever the value head
+/// says; plans of one song at another share are another group.
+#[test]
+fn group_advantages_are_the_plan_reward_against_its_group() {
+    let mut rs = vec![
+        rollout(0, 0.7, 10, 1.0),
+        rollout(0, 0.7, 10, 3.0),
+        rollout(0, 0.8, 10, 10.0),
+        rollout(0, 0.8, 10, 10.0),
+        rollout(1, 0.7, 6, -5.0),
+        rollout(1, 0.7, 6, -1.0),
+    ];
+    let cfg = PpoConfig::default();
+    assert_eq!(cfg.advantage, Advantage::Group);
+    assign_advantages(&mut rs, &cfg);
+    let centred = [-1.0, 1.0, 0.0, 0.0, -2.0, 2.0];
+    let first = rs[1].advantages[0] as f64;
+    for (r, c) in rs.iter().zip(centred) {
+        assert!(
+            r.advantages.iter().all(|&a| a == r.advantages[0]),
+            "one advantage per plan"
+        );
+        // Normalisation divides by one common scale: a plan's advantage is proportional
+        // to its centred reward.
+        let a = r.advantages[0] as f64;
+        assert!(
+            (a - c * first).abs() < 1e-5,
+            "advantage {a} for centred reward {c}"
+        );
+    }
+    // With GAE the value head's wobble shapes the per-beat advantages.
+    let mut gae_rs = rs.clone();
+    assign_advantages(
+        &mut gae_rs,
+        &PpoConfig {
+            advantage: Advantage::Gae,
+            ..Default::default()
+        },
+    );
+    assert!(
+        gae_rs[1]
+            .advantages
+            .iter()
+            .any(|&a| a != gae_rs[1].advantages[0])
+    );
+}
+
+/// The plans of one song share their update window, so the beats they agree on get
+/// advantages that cancel; different songs draw their own windows.
+#[test]
+fn plans_of_a_song_share_their_window() {
+    let _g = torch_lock();
+    tch::manual_seed(3);
+    let songs: Vec<Song> = SONGS[..2].iter().map(|n| short(n)).collect();
+    let policy = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+    let n0 = songs[0].features().len();
+    let n1 = songs[1].features().len();
+    let mut rs: Vec<Rollout> = (0..8)
+        .map(|i| rollout(i % 2, 0.7, if i % 2 == 0 { n0 } else { n1 }, i as f64))
+        .collect();
+    assign_advantages(&mut rs, &PpoConfig::default());
+    for seed in 0..5 {
+        let out = crop_rollouts(&policy, &policy, &songs, &rs, 32, 0.5, &mut Rng::new(seed));
+        for song in 0..2 {
+            let windows: Vec<_> = out
+                .iter()
+                .filter(|r| r.song == song)
+                .map(|r| r.range.clone())
+                .collect();
+            assert_eq!(windows.len(), 4);
+            assert!(
+                windows.iter().all(|w| *w == windows[0] && w.len() == 32),
+                "{windows:?}"
+            );
+        }
     }
 }
 

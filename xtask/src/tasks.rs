@@ -99,15 +99,15 @@ fn demo_cycle(song: &Path, out: &Path) -> Result<()> {
             .args(["--held-out", "0", "--taste", DEMO_TASTE])
             .arg("--from")
             .arg(paths::repo_root().join("models/policy.safetensors"))
-            .args(["--n-ratings", "28", "--dpo-steps", "40"])
             .args([
-                "--reward-pairs",
-                "64",
-                "--eval-plans",
-                "8",
-                "--seed",
-                DEFAULT_SEED,
+                "--n-ratings",
+                "28",
+                "--algorithm",
+                "ppo",
+                "--ppo-steps",
+                "30",
             ])
+            .args(["--eval-plans", "8", "--seed", DEFAULT_SEED])
             .arg("--out-dir")
             .arg(out)
             .arg("--report")
