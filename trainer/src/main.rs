@@ -27,6 +27,9 @@ struct Cli {
     command: Command,
 }
 
+/// Default hidden units of `reward --arch mlp`.
+const REWARD_MLP_HIDDEN: i64 = 16;
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Arch {
     Transformer,
@@ -112,8 +115,10 @@ enum Command {
         heads: i64,
         #[arg(long, default_value_t = 256)]
         width: i64,
-        /// MLP hidden units.
-        #[arg(long, default_value_t = 64)]
+        /// MLP hidden units. 16: on 500 pairs of random plans (10 training songs), held-out
+        /// accuracy was 2.2–4.9 points under each taste's ceiling with 16, and up to 7.3
+        /// with 64 (smooth, energetic).
+        #[arg(long, default_value_t = REWARD_MLP_HIDDEN)]
         hidden: i64,
         #[arg(long, default_value_t = 10)]
         epochs: usize,

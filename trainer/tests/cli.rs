@@ -46,7 +46,7 @@ fn reward_then_export() {
     );
     assert!(stdout.contains("val accuracy"), "{stdout}");
     let model = recut_engine::RewardModel::load(d("models/reward.onnx")).unwrap();
-    assert_eq!(model.info().architecture.as_deref(), Some("reward-mlp-64"));
+    assert_eq!(model.info().architecture.as_deref(), Some("reward-mlp-16"));
     assert!(model.info().trained_on.as_deref().unwrap().ends_with(":40"));
     let version = model.info().model_version.clone();
     assert!(version.starts_with("reward-"), "{version}");

@@ -85,7 +85,7 @@ impl Default for RewardConfig {
 }
 
 impl RewardConfig {
-    /// `recut.architecture`: `reward-transformer-3x256h4`, `reward-mlp-64`.
+    /// `recut.architecture`: `reward-transformer-3x256h4`, `reward-mlp-16`.
     pub fn architecture(&self) -> String {
         match self {
             RewardConfig::Transformer(c) => {
