@@ -124,51 +124,106 @@ fn evaluate_without_a_judge_reports_figures_only() {
     assert!(!out.join("lincity_van_herk_city_blues").exists());
 }
 
-/// One small cycle (three short songs, one held out, tiny budgets), then `stats` and
-/// `reward --ratings` on the ratings it collected.
-#[test]
-fn a_small_cycle_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let songs = songs_dir(
-        dir.path(),
+/// The budgets of the small cycles: three songs, one held out, 4 candidates a song, tiny
+/// models.
+const SMALL_CYCLE: &[&str] = &[
+    "--held-out",
+    "1",
+    "--n-ratings",
+    "30",
+    "--temperatures",
+    "0.1,0.4,0.7,1.0",
+    "--bc-steps",
+    "10",
+    "--width",
+    "16",
+    "--layers",
+    "1",
+    "--reward-hidden",
+    "16",
+    "--reward-epochs",
+    "2",
+    "--reward-pairs",
+    "8",
+    "--window",
+    "128",
+    "--eval-plans",
+    "2",
+];
+
+fn three_songs(dir: &std::path::Path) -> PathBuf {
+    songs_dir(
+        dir,
         &[
             "hedgewars_freeway.ogg",
             "lincity_van_herk_city_blues.ogg",
             "wesnoth_elvish_theme.ogg",
         ],
+    )
+}
+
+/// The default policy step, PPO: its history has one row per step, the kept policy is the
+/// one that scored best on the training songs, and the report says which step that was.
+#[test]
+fn a_small_ppo_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = three_songs(dir.path());
+    let models = dir.path().join("models");
+    let report = dir.path().join("cycle.json");
+    let stdout = check(
+        &trainer()
+            .args(["cycle", "--taste", "tight", "--songs"])
+            .arg(&songs)
+            .args(SMALL_CYCLE)
+            .args(["--ppo-steps", "3", "--ppo-rollouts", "8"])
+            .arg("--out-dir")
+            .arg(&models)
+            .arg("--report")
+            .arg(&report)
+            .output()
+            .unwrap(),
     );
+    assert!(stdout.contains("ppo policy"), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["algorithm"], "ppo", "{r}");
+    let lineage: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("lineage.json")).unwrap())
+            .unwrap();
+    let policy = lineage["models"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(policy["kind"], "policy", "{lineage}");
+    let figures = &policy["figures"];
+    assert_eq!(figures["algorithm"], "ppo", "{figures}");
+    let best = figures["training"]["ppo_best_step"].as_u64().unwrap();
+    assert!(best <= 3, "{figures}");
+    assert_eq!(figures["training"]["ppo_steps"], 3);
+    let dir = PathBuf::from(r["dir"].as_str().unwrap());
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("training_history.json")).unwrap())
+            .unwrap();
+    assert_eq!(history["policy_loss"].as_array().unwrap().len(), 3);
+    recut_engine::PolicyModel::load(dir.join("policy.onnx")).unwrap();
+}
+
+/// One small DPO cycle (three short songs, one held out, tiny budgets), then `stats` and
+/// `reward --ratings` on the ratings it collected.
+#[test]
+fn a_small_cycle_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = three_songs(dir.path());
     let models = dir.path().join("models");
     let stdout = check(
         &trainer()
             .args(["cycle", "--taste", "opening", "--songs"])
             .arg(&songs)
-            .args([
-                "--held-out",
-                "1",
-                "--n-ratings",
-                "30",
-                "--temperatures",
-                "0.1,0.4,0.7,1.0",
-                "--bc-steps",
-                "10",
-                "--width",
-                "16",
-                "--layers",
-                "1",
-                "--reward-hidden",
-                "16",
-                "--reward-epochs",
-                "2",
-                "--dpo-steps",
-                "4",
-                "--reward-pairs",
-                "8",
-                "--window",
-                "128",
-                "--eval-plans",
-                "2",
-                "--out-dir",
-            ])
+            .args(SMALL_CYCLE)
+            .args(["--algorithm", "dpo", "--dpo-steps", "4"])
+            .arg("--out-dir")
             .arg(&models)
             .output()
             .unwrap(),
