@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 
 /// The history file's content. Keys that a run does not produce stay empty arrays.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,13 +44,6 @@ impl TrainingHistory {
 
     /// Reads a history file (seed files without the newer keys read as empty arrays).
     pub fn read(path: &Path) -> Result<TrainingHistory> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
-        serde_json::from_str(&text).map_err(|e| TrainError::Json {
-            path: path.to_owned(),
-            source: e,
-        })
+        crate::json::read_json(path)
     }
 }
