@@ -137,24 +137,24 @@ impl Taste {
 
 // The weights are set so that a rater with the default temperature (0.25) tells a cycle's
 // candidates apart about as well as a person would: its ceiling on pairs of one cycle's
-// candidates (the default policy's edits of the 8 training songs at temperatures 0.1–0.8,
-// `recut-trainer cycle --taste T`) is 0.84–0.92. They were first set on pairs of random
+// candidates (the default policy's edits of the 8 training songs at temperatures 0.1–1.6,
+// `recut-trainer cycle --taste T`) is 0.83–0.89. They were first set on pairs of random
 // bar-level plans, which differ ten times more (tens of splices against one to three);
 // on a cycle's candidates those raters were at 0.58–0.64 for `tight`, `smooth` and
 // `phrase_aware`: their 200 ratings were mostly coin flips and no reward model could
 // learn from them. On random plans the raters are now nearly noiseless.
 
-/// Utility per removed or repeated stretch per 32 source beats (`tight`; ceiling 0.84 on
+/// Utility per removed or repeated stretch per 32 source beats (`tight`; ceiling 0.85 on
 /// a cycle's candidates).
 const TIGHT_WEIGHT: f64 = 5.0;
-/// Utility per unit of mean song position (`opening`; ceiling 0.84).
+/// Utility per unit of mean song position (`opening`; ceiling 0.87).
 const OPENING_WEIGHT: f64 = 30.0;
-/// Utility per unit of splice cost per 32 source beats (`smooth`; ceiling 0.85).
+/// Utility per unit of splice cost per 32 source beats (`smooth`; ceiling 0.89).
 const SMOOTH_WEIGHT: f64 = 24.0;
-/// Utility per unit of played-minus-song RMS (scaled dB, `energetic`; ceiling 0.86).
+/// Utility per unit of played-minus-song RMS (scaled dB, `energetic`; ceiling 0.83).
 const ENERGETIC_WEIGHT: f64 = 90.0;
 /// Utility per cut boundary off a phrase start per 32 source beats (`phrase_aware`;
-/// ceiling 0.86).
+/// ceiling 0.87).
 const PHRASE_WEIGHT: f64 = 4.0;
 
 /// Number of maximal runs of `action` in `actions`.

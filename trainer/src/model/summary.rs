@@ -92,9 +92,14 @@ pub fn ranges(f: &Tensor, r: &[(i64, i64)]) -> Tensor {
     )
 }
 
+/// `Σ_t x` over beats → `[B,1]` (`x` `[B,T]`).
+fn beat_sum(x: &Tensor) -> Tensor {
+    x.sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
+}
+
 /// `Σ_t x·w` over beats → `[B,1]` (`x`, `w` `[B,T]`).
 fn wsum(x: &Tensor, w: &Tensor) -> Tensor {
-    (x * w).sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
+    beat_sum(&(x * w))
 }
 
 /// Distances `[B,T,5]` between splice features `a` and `b` `[B,T,39]` (layout of
@@ -137,9 +142,7 @@ pub fn splice_distances(a: &Tensor, b: &Tensor) -> Tensor {
 pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tensor {
     let is = |c: i64| actions.eq(c).to_kind(Kind::Float) * mask;
     let (cut, lp) = (is(1), is(2));
-    let n = mask
-        .sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
-        .clamp_min(1.0);
+    let n = beat_sum(mask).clamp_min(1.0);
     let per = PER_BEATS / &n;
     let played = (mask - &cut) + &lp;
 
@@ -149,15 +152,16 @@ pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tenso
 
     // Structure.
     let prev_mask = prev(mask);
-    let cut_start = &cut * one_minus(&prev(&cut));
+    let prev_cut = prev(&cut);
+    let cut_start = &cut * one_minus(&prev_cut);
     let loop_start = &lp * one_minus(&prev(&lp));
     let last = mask * one_minus(&next(mask));
     let structure = Tensor::cat(
         &[
-            cut.sum_dim_intlist([1i64].as_slice(), true, Kind::Float) / &n,
-            lp.sum_dim_intlist([1i64].as_slice(), true, Kind::Float) / &n,
-            cut_start.sum_dim_intlist([1i64].as_slice(), true, Kind::Float) * &per,
-            loop_start.sum_dim_intlist([1i64].as_slice(), true, Kind::Float) * &per,
+            beat_sum(&cut) / &n,
+            beat_sum(&lp) / &n,
+            beat_sum(&cut_start) * &per,
+            beat_sum(&loop_start) * &per,
             cut.narrow(1, 0, 1),
             wsum(&cut, &last),
         ],
@@ -166,9 +170,9 @@ pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tenso
 
     // Placement of the cut boundaries.
     let inner_start = &cut_start * &prev_mask;
-    let resume = (mask - &cut) * prev(&cut);
+    let resume = (mask - &cut) * &prev_cut;
     let boundary = &inner_start + &resume + &lp;
-    let mut placement = vec![boundary.sum_dim_intlist([1i64].as_slice(), true, Kind::Float) * &per];
+    let mut placement = vec![beat_sum(&boundary) * &per];
     for k in PLACEMENT_FEATURES {
         placement.push(wsum(&features.select(2, k), &boundary) * &per);
     }
@@ -188,7 +192,7 @@ pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tenso
     let cut_d = splice_distances(&natural, &spl) * paired.unsqueeze(2);
     let loop_d = splice_distances(&following(&spl, mask), &spl) * lp.unsqueeze(2);
     let dist = (cut_d + loop_d).sum_dim_intlist([1i64].as_slice(), false, Kind::Float) * &per;
-    let splices = (paired + &lp).sum_dim_intlist([1i64].as_slice(), true, Kind::Float) * &per;
+    let splices = beat_sum(&(paired + &lp)) * &per;
 
     let mut parts = vec![played_rel, structure];
     parts.extend(placement);
