@@ -148,6 +148,10 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value = "logs/training_history.json")]
         history: PathBuf,
+        /// Write the run's figures here as JSON (accuracy, ceiling, seconds to the best
+        /// epoch; what `cargo xtask bench` reads).
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Train the policy: behaviour cloning of the baseline (`bc`, the reference policy),
     /// DPO from a reference checkpoint on simulated preference pairs (`dpo`), or PPO from a
@@ -268,6 +272,7 @@ fn main() -> Result<()> {
             checkpoint,
             out,
             history,
+            report: report_path,
         } => {
             let dev = device::pick_device();
             tch::manual_seed(seed as i64);
@@ -354,18 +359,17 @@ fn main() -> Result<()> {
             // The ceiling on the validation songs' pairs, to read the accuracy against.
             let val: std::collections::BTreeSet<&str> =
                 report.val_songs.iter().map(String::as_str).collect();
-            let ceiling = data
-                .answers
-                .as_ref()
-                .map(|answers| {
-                    let val_answers: Vec<_> = pairs
-                        .iter()
-                        .zip(answers)
-                        .filter(|(p, _)| val.contains(p.song_id.as_str()))
-                        .map(|(_, a)| *a)
-                        .collect();
-                    format!(" (ceiling {:.3})", Rater::ceiling(&val_answers))
-                })
+            let ceiling_value = data.answers.as_ref().map(|answers| {
+                let val_answers: Vec<_> = pairs
+                    .iter()
+                    .zip(answers)
+                    .filter(|(p, _)| val.contains(p.song_id.as_str()))
+                    .map(|(_, a)| *a)
+                    .collect();
+                Rater::ceiling(&val_answers)
+            });
+            let ceiling = ceiling_value
+                .map(|c| format!(" (ceiling {c:.3})"))
                 .unwrap_or_default();
             match &report.best_val {
                 Some(v) => println!(
@@ -388,6 +392,25 @@ fn main() -> Result<()> {
                 checkpoint.display(),
                 history.display()
             );
+            if let Some(p) = &report_path {
+                let figures = serde_json::json!({
+                    "model_version": version,
+                    "architecture": model.architecture(),
+                    "data": data.source,
+                    "pairs": pairs.len(),
+                    "train_pairs": report.train_pairs,
+                    "val_pairs": report.val_pairs,
+                    "val_songs": report.val_songs,
+                    "best_epoch": report.best_epoch,
+                    "val_loss": report.best_val.as_ref().map(|v| v.loss),
+                    "val_accuracy": report.best_val.as_ref().and_then(|v| v.accuracy),
+                    "ceiling": ceiling_value,
+                    "seconds": report.seconds,
+                    "seconds_to_best": report.seconds_to_best,
+                });
+                std::fs::write(p, serde_json::to_string_pretty(&figures)?)
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
         }
         Command::Policy {
             algorithm,

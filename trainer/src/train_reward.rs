@@ -100,6 +100,9 @@ pub struct TrainReport {
     /// `recut.trained_on` for the data.
     pub trained_on: String,
     pub seconds: f64,
+    /// Seconds from the start until the kept epoch had finished (the time to the best
+    /// validation loss, which the 60 s target of `cargo xtask bench` is about).
+    pub seconds_to_best: f64,
 }
 
 impl TrainReport {
@@ -337,7 +340,7 @@ pub fn train_reward(
     bar.set_prefix("reward");
     let device = model.vs.device();
     // (validation loss, epoch, weights, evaluation) of the best epoch so far.
-    type Best = (f64, usize, Vec<(String, Tensor)>, Option<Evaluation>);
+    type Best = (f64, usize, Vec<(String, Tensor)>, Option<Evaluation>, f64);
     let mut best: Option<Best> = None;
     let mut epochs = Vec::new();
     let mut order = train.clone();
@@ -374,7 +377,8 @@ pub fn train_reward(
         });
         let key = v.as_ref().map_or(f64::NEG_INFINITY, |v| v.loss);
         if best.as_ref().is_none_or(|b| key <= b.0) {
-            best = Some((key, epoch, snapshot(model), v.clone()));
+            let elapsed = start.elapsed().as_secs_f64();
+            best = Some((key, epoch, snapshot(model), v.clone(), elapsed));
         }
         bar.set_message(match &v {
             Some(v) => format!(
@@ -391,12 +395,12 @@ pub fn train_reward(
         });
     }
     bar.finish();
-    let (best_epoch, best_val) = match best {
-        Some((_, e, snap, v)) => {
+    let (best_epoch, best_val, seconds_to_best) = match best {
+        Some((_, e, snap, v, t)) => {
             restore(model, &snap);
-            (e, v)
+            (e, v, t)
         }
-        None => (0, None),
+        None => (0, None, start.elapsed().as_secs_f64()),
     };
     if let Some(path) = &cfg.checkpoint {
         model.save(path)?;
@@ -411,6 +415,7 @@ pub fn train_reward(
         val_songs: songs_of(pairs, &val),
         trained_on: data_fingerprint(pairs),
         seconds: start.elapsed().as_secs_f64(),
+        seconds_to_best,
     })
 }
 

@@ -36,6 +36,8 @@ fn reward_then_export() {
         .arg(d("models/reward.safetensors"))
         .arg("--history")
         .arg(d("logs/training_history.json"))
+        .arg("--report")
+        .arg(d("reward.json"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -54,6 +56,27 @@ fn reward_then_export() {
         serde_json::from_str(&std::fs::read_to_string(d("logs/training_history.json")).unwrap())
             .unwrap();
     assert_eq!(hist["train_loss"].as_array().unwrap().len(), 2);
+    // The figures `cargo xtask bench` reads: the kept epoch's accuracy beside the simulated
+    // rater's ceiling on the same validation pairs, and the time to that epoch.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("reward.json")).unwrap()).unwrap();
+    assert_eq!(report["model_version"].as_str(), Some(version.as_str()));
+    assert_eq!(report["pairs"].as_u64(), Some(40));
+    let (acc, ceiling) = (
+        report["val_accuracy"].as_f64().unwrap(),
+        report["ceiling"].as_f64().unwrap(),
+    );
+    assert!(
+        (0.0..=1.0).contains(&acc) && (0.5..=1.0).contains(&ceiling),
+        "{report}"
+    );
+    let (to_best, total) = (
+        report["seconds_to_best"].as_f64().unwrap(),
+        report["seconds"].as_f64().unwrap(),
+    );
+    assert!(to_best > 0.0 && to_best <= total, "{report}");
+    let best = report["best_epoch"].as_u64().unwrap();
+    assert!((1..=2).contains(&best), "{report}");
 
     // Fine-tune v2 from v1: the parent is v1's version.
     let out = trainer()

@@ -7,6 +7,7 @@ mod paths;
 mod run;
 mod setup;
 mod tasks;
+mod trainer_bench;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -31,7 +32,8 @@ enum Command {
     Demo,
     /// Setup, corpus, then `cargo test --workspace --release` (what CI runs).
     Test,
-    /// Beat-tracking accuracy against peer trackers on the dev corpus, then speed; figures in target/bench.
+    /// Beat-tracking accuracy against peer trackers on the dev corpus, speed, then the trainer's
+    /// targets per simulated taste; figures in target/bench.
     Bench(BenchArgs),
     /// Train the shipped models/policy.onnx (BC of the baseline, then DPO on the default
     /// taste when it wins on held-out songs) and models/reward.onnx, with fixed seeds.
@@ -47,7 +49,8 @@ enum Command {
 /// Options of `cargo xtask bench`.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Compare only against the fast peers (essentia, librosa).
+    /// Compare only against the fast peers (essentia, librosa), and run the trainer's
+    /// cycles with PPO only (no DPO beside it).
     #[arg(long)]
     pub quick: bool,
     /// Only files whose name contains this (passed to eval_beats.py).
@@ -56,6 +59,13 @@ pub struct BenchArgs {
     /// Only the first N files (passed to eval_beats.py).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Only the trainer's targets (reward model and one cycle per taste; about 20 min,
+    /// 6 with --quick, which skips the DPO cycles).
+    #[arg(long, conflicts_with = "skip_trainer")]
+    pub trainer_only: bool,
+    /// Only beats and speed, not the trainer's targets.
+    #[arg(long)]
+    pub skip_trainer: bool,
 }
 
 /// Errors are printed as one chain of causes, without anyhow's backtrace: a failed child

@@ -4,6 +4,7 @@ use crate::BenchArgs;
 use crate::paths;
 use crate::run::{self, cargo};
 use crate::setup;
+use crate::trainer_bench::trainer_bench;
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -180,17 +181,23 @@ fn build_recut() -> Result<PathBuf> {
     Ok(paths::target_dir().join("release/recut"))
 }
 
-/// `cargo xtask bench`: beat accuracy against peer trackers, then speed. Figures go to
-/// `target/bench/*.json` so runs can be compared.
+/// `cargo xtask bench`: beat accuracy against peer trackers, speed, then the trainer's
+/// targets ([`trainer_bench`]). Figures go to `target/bench/*.json` so runs can be compared.
 pub fn bench(args: &BenchArgs) -> Result<()> {
     setup::setup_if_needed()?;
     fetch_corpus()?;
-    let python = beat_eval_python()?;
-    let recut = build_recut()?;
     let out = paths::target_dir().join("bench");
     fs::create_dir_all(&out)?;
-    accuracy_bench(&python, &recut, args, &out.join("beats.json"))?;
-    speed_bench(&recut, &out.join("speed.json"))
+    if !args.trainer_only {
+        let python = beat_eval_python()?;
+        let recut = build_recut()?;
+        accuracy_bench(&python, &recut, args, &out.join("beats.json"))?;
+        speed_bench(&recut, &out.join("speed.json"))?;
+    }
+    if !args.skip_trainer {
+        trainer_bench(args.quick, &out.join("trainer.json"))?;
+    }
+    Ok(())
 }
 
 /// The beat-eval venv's python, creating the venv first when it is missing.
