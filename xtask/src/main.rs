@@ -63,6 +63,9 @@ pub struct BenchArgs {
     /// 6 with --quick, which skips the DPO cycles).
     #[arg(long, conflicts_with = "skip_trainer")]
     pub trainer_only: bool,
+    /// Cycles per taste and algorithm, seeds 0..N (each about a minute).
+    #[arg(long, default_value_t = 1)]
+    pub trainer_seeds: u64,
     /// Only beats and speed, not the trainer's targets.
     #[arg(long)]
     pub skip_trainer: bool,

@@ -195,7 +195,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         speed_bench(&recut, &out.join("speed.json"))?;
     }
     if !args.skip_trainer {
-        trainer_bench(args.quick, &out.join("trainer.json"))?;
+        trainer_bench(args.quick, args.trainer_seeds, &out.join("trainer.json"))?;
     }
     Ok(())
 }
