@@ -290,11 +290,7 @@ pub fn train_default() -> Result<()> {
     let songs = paths::corpus_dir().join("songs");
     let policy = root.join("models/policy.onnx");
     let bc_ckpt = work.join("policy_bc.safetensors");
-    let trainer_cmd = || {
-        let mut c = Command::new(&trainer);
-        c.current_dir(&root);
-        c
-    };
+    let trainer_cmd = || crate::trainer_bench::trainer_cmd(&trainer);
     run::run(
         trainer_cmd()
             .args(["policy", "--algorithm", "bc", "--songs"])

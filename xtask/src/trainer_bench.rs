@@ -82,9 +82,9 @@ pub fn trainer_bench(quick: bool, seeds: u64, json_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A `recut-trainer` command run from the repository root (so the cycle starts from the
-/// shipped `models/policy.safetensors`, as a user's would).
-fn trainer_cmd(trainer: &Path) -> Command {
+/// A `recut-trainer` command run from the repository root (so relative paths such as the
+/// cycle's starting `models/policy.safetensors` are the shipped ones, as a user's would be).
+pub fn trainer_cmd(trainer: &Path) -> Command {
     let mut c = Command::new(trainer);
     c.current_dir(paths::repo_root());
     c
