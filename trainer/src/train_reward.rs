@@ -339,7 +339,7 @@ pub fn train_reward(
     );
     bar.set_prefix("reward");
     let device = model.vs.device();
-    // (validation loss, epoch, weights, evaluation) of the best epoch so far.
+    // (validation loss, epoch, weights, evaluation, seconds at its end) of the best epoch so far.
     type Best = (f64, usize, Vec<(String, Tensor)>, Option<Evaluation>, f64);
     let mut best: Option<Best> = None;
     let mut epochs = Vec::new();

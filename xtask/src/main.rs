@@ -59,8 +59,8 @@ pub struct BenchArgs {
     /// Only the first N files (passed to eval_beats.py).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Only the trainer's targets (reward model and one cycle per taste; about 20 min,
-    /// 6 with --quick, which skips the DPO cycles).
+    /// Only the trainer's targets (reward model, then cycles per taste: about 11 min per
+    /// seed on 2 cores, 6 with --quick, which skips the DPO cycles).
     #[arg(long, conflicts_with = "skip_trainer")]
     pub trainer_only: bool,
     /// Cycles per taste and algorithm, seeds 0..N (each about a minute).
