@@ -376,11 +376,7 @@ pub fn train_default() -> Result<()> {
 /// report says it was exported, else the behaviour-cloned reference) to
 /// `models/policy.safetensors` with its shape sidecar: `recut-trainer cycle` starts from it.
 fn ship_policy_checkpoint(work: &Path, models: &Path) -> Result<()> {
-    let report = work.join("policy_dpo.json");
-    let text =
-        fs::read_to_string(&report).with_context(|| format!("reading {}", report.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
+    let json = crate::trainer_bench::read_json(&work.join("policy_dpo.json"))?;
     let exported = json
         .get("exported")
         .and_then(serde_json::Value::as_bool)

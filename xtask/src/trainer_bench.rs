@@ -22,7 +22,7 @@ use crate::run::{self, cargo};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// The built-in tastes of the simulated raters (`recut-trainer` `Taste::ALL`).
@@ -151,15 +151,20 @@ fn cycle_run(
     }))
 }
 
-fn read_json(path: &PathBuf) -> Result<Value> {
+/// A JSON file written by a run (a report), with the path in any error.
+pub fn read_json(path: &Path) -> Result<Value> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// `x` with `digits` decimals, or `-` when it is missing.
 fn num(x: &Value, digits: usize) -> String {
-    x.as_f64()
-        .map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+    fixed(x.as_f64(), digits)
+}
+
+/// `x` with `digits` decimals, or `-` when there is none.
+fn fixed(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
 }
 
 /// `yes` / `NO` against a target, or `-` when a figure is missing.
@@ -220,9 +225,6 @@ fn table(summary: &Value, algorithms: &[&str]) -> String {
                 let v: Vec<f64> = runs.iter().filter_map(|c| c[key].as_f64()).collect();
                 (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
             };
-            let fmt = |x: Option<f64>, digits: usize| {
-                x.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
-            };
             let met = (!runs.is_empty())
                 .then(|| {
                     runs.iter().try_fold(true, |all, c| {
@@ -246,14 +248,14 @@ fn table(summary: &Value, algorithms: &[&str]) -> String {
                 "{:<14}{:>16}{:>10}{:>12}{:>18}{:>10}{:>6}\n",
                 row["taste"].as_str().unwrap_or("?"),
                 won.join(" "),
-                fmt(mean("win_rate"), 3),
-                fmt(mean("reward_val_accuracy"), 3),
+                fixed(mean("win_rate"), 3),
+                fixed(mean("reward_val_accuracy"), 3),
                 format!(
                     "{}→{}",
-                    fmt(mean("score_old"), 2),
-                    fmt(mean("score_new"), 2)
+                    fixed(mean("score_old"), 2),
+                    fixed(mean("score_new"), 2)
                 ),
-                fmt(slowest, 1),
+                fixed(slowest, 1),
                 verdict(met)
             );
         }
