@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES,
-    CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
+    CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY,
+    CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
 use recut_trainer::dpo::{DpoConfig, DpoLoss};
@@ -403,6 +403,11 @@ pub struct CycleArgs {
     /// L2 weight decay of the reward model (Adam).
     #[arg(long, default_value_t = CYCLE_REWARD_WEIGHT_DECAY)]
     pub reward_weight_decay: f64,
+    /// Group lasso on the reward model's descriptor inputs (0 = off): the model keeps
+    /// the few descriptor entries that explain the ratings, so PPO cannot push the ones
+    /// that only co-varied with them.
+    #[arg(long, default_value_t = CYCLE_REWARD_LASSO)]
+    pub reward_lasso: f64,
     /// Policy step: PPO against the reward model (default: it beat DPO on the simulated
     /// tastes), or DPO on rated + reward-labelled pairs.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Ppo)]
@@ -507,6 +512,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         reward_train: TrainConfig {
             epochs: a.reward_epochs,
             weight_decay: a.reward_weight_decay,
+            input_lasso: a.reward_lasso,
             lr: 1e-3,
             seed: a.seed,
             ..Default::default()
@@ -564,6 +570,14 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             "ppo policy".to_owned()
         }
     );
+    if !r.reward_inputs.is_empty()
+        && r.reward_inputs.len() < recut_trainer::model::summary::SUMMARY_DIM as usize
+    {
+        println!(
+            "the reward model {}",
+            recut_trainer::model::summary::describe_entries(&r.reward_inputs)
+        );
+    }
     println!(
         "seconds: analysis {:.1}, reference {:.1}, candidates {:.1}, ratings {:.1}, reward {:.1}, policy {:.1}, evaluation {:.1}; total {:.1}",
         s.analysis, s.reference, s.candidates, s.ratings, s.reward, s.policy, s.evaluation, s.total

@@ -130,6 +130,11 @@ enum Command {
         /// L2 weight decay (Adam).
         #[arg(long, default_value_t = 0.0)]
         weight_decay: f64,
+        /// Group lasso on the MLP's descriptor inputs (0 = off): entries the ratings do
+        /// not need are dropped, and the ones kept are listed. `cycle` uses 3 on its 200
+        /// ratings (`--reward-lasso`).
+        #[arg(long, default_value_t = 0.0)]
+        input_lasso: f64,
         #[arg(long, default_value_t = 0.0)]
         label_smoothing: f64,
         #[arg(long, default_value_t = 1e-3)]
@@ -264,6 +269,7 @@ fn main() -> Result<()> {
             batch_size,
             lr,
             weight_decay,
+            input_lasso,
             label_smoothing,
             centring,
             val_fraction,
@@ -328,6 +334,7 @@ fn main() -> Result<()> {
                 batch_size,
                 lr: lr.unwrap_or(default_lr),
                 weight_decay,
+                input_lasso,
                 val_fraction,
                 seed,
                 loss: LossConfig {
@@ -386,6 +393,9 @@ fn main() -> Result<()> {
                     report.seconds
                 ),
             }
+            if let Some(used) = report.inputs_in_use.as_ref().filter(|_| input_lasso > 0.0) {
+                println!("{}", recut_trainer::model::summary::describe_entries(used));
+            }
             println!(
                 "wrote {} ({version}), checkpoint {}, history {}",
                 out.display(),
@@ -407,6 +417,7 @@ fn main() -> Result<()> {
                     "ceiling": ceiling_value,
                     "seconds": report.seconds,
                     "seconds_to_best": report.seconds_to_best,
+                    "inputs_in_use": report.inputs_in_use,
                 });
                 std::fs::write(p, serde_json::to_string_pretty(&figures)?)
                     .with_context(|| format!("writing {}", p.display()))?;

@@ -33,6 +33,13 @@ pub struct TrainConfig {
     pub batch_size: usize,
     pub lr: f64,
     pub weight_decay: f64,
+    /// Group-lasso weight λ on the summary MLP's input weights (0 = off; the transformer
+    /// ignores it): after every step each descriptor entry's weight column shrinks by
+    /// `lr · λ` ([`crate::model::reward::RewardMlp::shrink_inputs`]). A few hundred ratings
+    /// of one policy's edits can be explained by many entries that merely co-vary with
+    /// what the rater hears; the lasso keeps the few that explain them best, and a policy
+    /// trained against the model cannot push the ones it dropped.
+    pub input_lasso: f64,
     /// Gradient-norm clip (0 = none).
     pub grad_clip: f64,
     /// Share of songs held out for validation.
@@ -53,6 +60,7 @@ impl Default for TrainConfig {
             batch_size: 16,
             lr: 3e-4,
             weight_decay: 0.0,
+            input_lasso: 0.0,
             grad_clip: 1.0,
             val_fraction: 0.2,
             seed: 0,
@@ -103,6 +111,9 @@ pub struct TrainReport {
     /// Seconds from the start until the kept epoch had finished (the time to the best
     /// validation loss, which the 60 s target of `cargo xtask bench` is about).
     pub seconds_to_best: f64,
+    /// Descriptor entries the kept summary MLP uses (non-zero input weights), by index
+    /// (`None` for the transformer). All of them without `input_lasso`.
+    pub inputs_in_use: Option<Vec<usize>>,
 }
 
 impl TrainReport {
@@ -360,6 +371,9 @@ pub fn train_reward(
             } else {
                 opt.backward_step(&loss);
             }
+            if let RewardNet::Mlp(mlp) = &mut model.net {
+                mlp.shrink_inputs(cfg.lr * cfg.input_lasso);
+            }
             sum += loss.double_value(&[]) * chunk.len() as f64;
             count += chunk.len();
             bar.inc(1);
@@ -405,7 +419,19 @@ pub fn train_reward(
     if let Some(path) = &cfg.checkpoint {
         model.save(path)?;
     }
+    let inputs_in_use = match &model.net {
+        RewardNet::Mlp(mlp) => Some(
+            mlp.input_norms()
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0.0)
+                .map(|(j, _)| j)
+                .collect(),
+        ),
+        RewardNet::Transformer(_) => None,
+    };
     Ok(TrainReport {
+        inputs_in_use,
         epochs,
         best_epoch,
         best_val,

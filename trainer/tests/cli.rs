@@ -77,6 +77,12 @@ fn reward_then_export() {
     assert!(to_best > 0.0 && to_best <= total, "{report}");
     let best = report["best_epoch"].as_u64().unwrap();
     assert!((1..=2).contains(&best), "{report}");
+    // Without the lasso every descriptor entry is in use.
+    assert_eq!(
+        report["inputs_in_use"].as_array().map(Vec::len),
+        Some(recut_trainer::model::summary::SUMMARY_DIM as usize),
+        "{report}"
+    );
 
     // Fine-tune v2 from v1: the parent is v1's version.
     let out = trainer()
@@ -93,6 +99,9 @@ fn reward_then_export() {
             "1",
             "--seed",
             "3",
+            // Strong enough to drop entries within one epoch of one step (lr 1e-3).
+            "--input-lasso",
+            "1000",
         ])
         .arg("--from")
         .arg(d("models/reward.safetensors"))
@@ -109,6 +118,14 @@ fn reward_then_export() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let used: usize = stdout
+        .split("uses ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no 'uses N of 43 descriptor entries' line: {stdout}"));
+    assert!(used < 43, "{stdout}");
     let v2 = recut_engine::RewardModel::load(d("models/reward_v2.onnx")).unwrap();
     assert_eq!(v2.info().parent.as_deref(), Some(version.as_str()));
 

@@ -9,9 +9,11 @@ mod common;
 use common::{Rng, song};
 use recut_engine::FEATURE_DIM;
 use recut_trainer::model::Batch;
+use recut_trainer::model::MlpConfig;
 use recut_trainer::model::batch::to_vec_f32;
+use recut_trainer::model::reward::RewardMlp;
 use recut_trainer::model::summary::{
-    PLACEMENT, PLAYED, SPLICES, STRUCTURE, SUMMARY_DIM, edit_summary,
+    PLACEMENT, PLAYED, SPLICES, STRUCTURE, SUMMARY_DIM, edit_summary, entry_name,
 };
 use recut_trainer::raters::{PHRASE_START, output_beats, splices, transition_cost};
 use tch::Device;
@@ -152,4 +154,43 @@ fn descriptor_counts_what_the_raters_count() {
         checked_edges.iter().all(|&c| c),
         "the random edits should cut the opening and the ending at least once: {checked_edges:?}"
     );
+}
+
+#[test]
+fn every_entry_has_its_own_name() {
+    let names: Vec<String> = (0..SUMMARY_DIM as usize).map(entry_name).collect();
+    let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
+    assert!(names.iter().all(|n| !n.starts_with("entry ")), "{names:?}");
+    assert_eq!(names[SONG_POSITION], "played − song, feature 99");
+    assert_eq!(names[PLACEMENT_PHRASE], "boundaries: phrase starts");
+    assert_eq!(names[STRUCTURE as usize + 2], "removed stretches");
+    assert_eq!(names[SPLICES as usize], "splices");
+    assert_eq!(
+        entry_name(SUMMARY_DIM as usize),
+        format!("entry {SUMMARY_DIM}")
+    );
+}
+
+#[test]
+fn lasso_step_shrinks_each_input_column_by_its_norm() {
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let mut mlp = RewardMlp::new(vs.root(), &MlpConfig { hidden: 8 });
+    let before = mlp.input_norms();
+    assert_eq!(before.len(), SUMMARY_DIM as usize);
+    // Shrink by the median norm: the smaller half ends at exactly 0, the rest lose it.
+    let mut sorted = before.clone();
+    sorted.sort_by(f64::total_cmp);
+    let amount = sorted[sorted.len() / 2];
+    mlp.shrink_inputs(amount);
+    for (b, a) in before.iter().zip(mlp.input_norms()) {
+        if *b <= amount {
+            assert_eq!(a, 0.0, "a column of norm {b} ≤ {amount} is zeroed");
+        } else {
+            assert!((a - (b - amount)).abs() < 1e-5, "{b} − {amount} ≠ {a}");
+        }
+    }
+    // Zeroed columns stay at 0 (no division by their zero norm).
+    mlp.shrink_inputs(amount);
+    assert!(mlp.input_norms().iter().all(|n| n.is_finite()));
 }

@@ -11,8 +11,9 @@ use common::song;
 use recut_trainer::data::split_by_song;
 use recut_trainer::export::{ExportInfo, write_reward};
 use recut_trainer::history::TrainingHistory;
+use recut_trainer::model::summary::{SUMMARY_DIM, entry_name};
 use recut_trainer::model::{MlpConfig, RewardConfig, RewardModel, TransformerConfig};
-use recut_trainer::raters::{Answer, Rater, Taste};
+use recut_trainer::raters::{self, Answer, Rater, Taste};
 use recut_trainer::sim::{SimSong, simulate_pairs};
 use recut_trainer::train_reward::{TrainConfig, TrainReport, evaluate, train_reward};
 use tch::Device;
@@ -154,6 +155,47 @@ fn tiny_transformer_learns_energetic_taste_on_a_held_out_song() {
         0.15,
         Rater::new(Taste::Energetic).with_temperature(0.5),
     );
+}
+
+#[test]
+fn input_lasso_drops_entries_and_keeps_the_tastes_own() {
+    // The energetic rater scores one descriptor entry (played − song RMS, feature 84);
+    // with the lasso the model keeps it and drops entries, without it uses all of them.
+    let rms = (0..SUMMARY_DIM as usize)
+        .find(|&j| entry_name(j) == format!("played − song, feature {}", raters::RMS))
+        .expect("the RMS entry is named");
+    let (pairs, _) = simulate_pairs(&songs(), &Rater::new(Taste::Energetic), 300, 2);
+    let train = |lasso: f64| {
+        tch::manual_seed(2);
+        let mut model =
+            RewardModel::new(&RewardConfig::Mlp(MlpConfig::default()), Device::Cpu).expect("model");
+        let cfg = TrainConfig {
+            epochs: 80,
+            lr: 1e-3,
+            val_fraction: 0.34,
+            seed: 2,
+            input_lasso: lasso,
+            ..Default::default()
+        };
+        let report = train_reward(&mut model, &pairs, &cfg).expect("trains");
+        let used = report.inputs_in_use.expect("an MLP reports its inputs");
+        let acc = report
+            .best_val
+            .and_then(|v| v.accuracy)
+            .expect("validation");
+        (used, acc)
+    };
+    let (all, acc_plain) = train(0.0);
+    assert_eq!(all.len(), SUMMARY_DIM as usize);
+    let (kept, acc_lasso) = train(3.0);
+    println!(
+        "lasso keeps {} of {SUMMARY_DIM}: {:?}; held-out accuracy {acc_lasso:.3} (without: {acc_plain:.3})",
+        kept.len(),
+        kept.iter().map(|&j| entry_name(j)).collect::<Vec<_>>()
+    );
+    assert!(kept.contains(&rms), "the RMS entry {rms} was dropped");
+    assert!(kept.len() < SUMMARY_DIM as usize / 2, "kept {kept:?}");
+    assert!(acc_lasso >= acc_plain - 0.02, "{acc_lasso} vs {acc_plain}");
 }
 
 #[test]

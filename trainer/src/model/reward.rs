@@ -194,6 +194,10 @@ pub struct RewardMlp {
     pub config: MlpConfig,
 }
 
+/// Smallest column norm [`RewardMlp::shrink_inputs`] divides by (a column already at 0
+/// stays there).
+const EPS_NORM: f64 = 1e-12;
+
 /// Smallest standard deviation a descriptor entry is divided by (entries that never vary
 /// in the training data stay near zero instead of exploding).
 pub const MIN_STD: f64 = 1e-3;
@@ -226,6 +230,44 @@ impl RewardMlp {
             self.shift.copy_(&mean);
             self.scale.copy_(&std.reciprocal());
             let _ = self.fitted.fill_(1.0);
+        });
+    }
+
+    /// L2 norm of each descriptor entry's input weights (the columns of `fc1`),
+    /// `SUMMARY_DIM` numbers: 0 for an entry the model does not use.
+    pub fn input_norms(&self) -> Vec<f64> {
+        let norms = tch::no_grad(|| {
+            self.fc1
+                .ws
+                .square()
+                .sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
+                .sqrt()
+        });
+        crate::model::batch::to_vec_f32(&norms)
+            .into_iter()
+            .map(f64::from)
+            .collect()
+    }
+
+    /// Group-lasso proximal step: shrinks every descriptor entry's input-weight column
+    /// by `amount` (its L2 norm), to exactly 0 when the column is smaller. Applied after
+    /// each optimiser step with `amount = lr · λ`, it minimises the loss plus
+    /// `λ · Σ_j ‖fc1[:, j]‖`, so entries the ratings do not need drop out of the model
+    /// altogether rather than only shrinking as under weight decay.
+    pub fn shrink_inputs(&mut self, amount: f64) {
+        if amount <= 0.0 {
+            return;
+        }
+        tch::no_grad(|| {
+            let mut w = self.fc1.ws.shallow_clone();
+            let norms = w
+                .square()
+                .sum_dim_intlist([0i64].as_slice(), true, Kind::Float)
+                .sqrt()
+                .clamp_min(EPS_NORM);
+            let factor = (-(norms.reciprocal() * amount) + 1.0).clamp_min(0.0);
+            let shrunk = &w * factor;
+            w.copy_(&shrunk);
         });
     }
 

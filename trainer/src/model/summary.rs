@@ -56,6 +56,67 @@ pub const SPLICE_ONSET: i64 = 38;
 /// Added under square roots and to denominators (distances of identical beats are 0).
 pub const EPS: f64 = 1e-12;
 
+/// Names of the structure entries (offset [`STRUCTURE`]).
+const STRUCTURE_NAMES: [&str; 6] = [
+    "share cut",
+    "share looped",
+    "removed stretches",
+    "repeated stretches",
+    "opening cut",
+    "last beat cut",
+];
+/// Names of the placement entries (offset [`PLACEMENT`]).
+const PLACEMENT_NAMES: [&str; 7] = [
+    "cut boundaries",
+    "boundaries: beat-in-bar sin",
+    "boundaries: beat-in-bar cos",
+    "boundaries: bar-in-phrase sin",
+    "boundaries: bar-in-phrase cos",
+    "boundaries: phrase starts",
+    "boundaries: position in phrase",
+];
+/// Names of the splice entries (offset [`SPLICES`]).
+const SPLICE_NAMES: [&str; 6] = [
+    "splices",
+    "splices: MFCC distance",
+    "splices: chroma distance",
+    "splices: |Δcentroid|",
+    "splices: |ΔRMS|",
+    "splices: |Δonset|",
+];
+
+/// What descriptor entry `j` is, for people reading which entries a reward model uses:
+/// `played − song, feature 84` or a name from the table in the module doc.
+pub fn entry_name(j: usize) -> String {
+    let played: Vec<i64> = PLAYED_RANGES.iter().flat_map(|&(a, b)| a..b).collect();
+    let at = |offset: i64| j.checked_sub(offset as usize);
+    if let Some(f) = played.get(j) {
+        return format!("played − song, feature {f}");
+    }
+    let named = [
+        (STRUCTURE, &STRUCTURE_NAMES[..]),
+        (PLACEMENT, &PLACEMENT_NAMES[..]),
+        (SPLICES, &SPLICE_NAMES[..]),
+    ];
+    named
+        .iter()
+        .rev()
+        .find_map(|(offset, names)| at(*offset).and_then(|k| names.get(k)))
+        .map_or_else(|| format!("entry {j}"), |n| (*n).to_owned())
+}
+
+/// A line for people: `uses 5 of 43 descriptor entries: removed stretches; …`.
+pub fn describe_entries(used: &[usize]) -> String {
+    format!(
+        "uses {} of {SUMMARY_DIM} descriptor entries: {}",
+        used.len(),
+        used.iter()
+            .map(|&j| entry_name(j))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
+}
+
 /// `x` `[B,T]` shifted one beat later: `y[t] = x[t−1]`, `y[0] = 0`.
 pub fn prev(x: &Tensor) -> Tensor {
     let t = x.size()[1];
