@@ -132,7 +132,9 @@ enum Command {
         weight_decay: f64,
         /// Group lasso on the MLP's descriptor inputs (0 = off): entries the ratings do
         /// not need are dropped, and the ones kept are listed. `cycle` uses 3 on its 200
-        /// ratings (`--reward-lasso`).
+        /// ratings of one policy's edits (`--reward-lasso`); on 500 pairs of random plans
+        /// it is not needed (with 3, `opening` fell from 0.783 to 0.735 held out, 1 entry
+        /// kept, while `smooth` rose from 0.928 to 0.964).
         #[arg(long, default_value_t = 0.0)]
         input_lasso: f64,
         #[arg(long, default_value_t = 0.0)]
