@@ -570,9 +570,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             "ppo policy".to_owned()
         }
     );
-    if !r.reward_inputs.is_empty()
-        && r.reward_inputs.len() < recut_trainer::model::summary::SUMMARY_DIM as usize
-    {
+    if !r.reward_inputs.is_empty() && recut_trainer::model::summary::dropped_any(&r.reward_inputs) {
         println!(
             "the reward model {}",
             recut_trainer::model::summary::describe_entries(&r.reward_inputs)

@@ -711,11 +711,10 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
             reward_val_accuracy.map_or("-".into(), |a| format!("{a:.3}"))
         ),
     );
-    // Said only when the lasso dropped some: the full list of 43 says nothing.
     if let Some(used) = rrep
         .inputs_in_use
-        .as_ref()
-        .filter(|u| u.len() < crate::model::summary::SUMMARY_DIM as usize)
+        .as_deref()
+        .filter(|u| crate::model::summary::dropped_any(u))
     {
         say(
             cfg.progress,

@@ -301,6 +301,12 @@ fn main() -> Result<()> {
                     RewardModel::new(&config, dev)?
                 }
             };
+            if input_lasso > 0.0 && !matches!(model.config, RewardConfig::Mlp(_)) {
+                anyhow::bail!(
+                    "--input-lasso applies to the MLP's descriptor inputs; this model is {}",
+                    model.architecture()
+                );
+            }
             let parent = model
                 .model_version
                 .clone()
@@ -395,8 +401,13 @@ fn main() -> Result<()> {
                     report.seconds
                 ),
             }
-            if let Some(used) = report.inputs_in_use.as_ref().filter(|_| input_lasso > 0.0) {
-                println!("{}", recut_trainer::model::summary::describe_entries(used));
+            if let Some(line) = report
+                .inputs_in_use
+                .as_deref()
+                .filter(|_| input_lasso > 0.0)
+                .map(recut_trainer::model::summary::describe_entries)
+            {
+                println!("{line}");
             }
             println!(
                 "wrote {} ({version}), checkpoint {}, history {}",

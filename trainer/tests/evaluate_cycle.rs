@@ -353,3 +353,27 @@ fn reward_needs_one_source_of_pairs() {
     let o = trainer().args(["reward", "--songs", "x"]).output().unwrap();
     assert!(!o.status.success());
 }
+
+#[test]
+fn input_lasso_is_refused_for_the_transformer() {
+    let o = trainer()
+        .args([
+            "reward",
+            "--songs",
+            "x",
+            "--pairs-from-taste",
+            "opening",
+            "--arch",
+            "transformer",
+            "--input-lasso",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("--input-lasso applies to the MLP") && stderr.contains("transformer"),
+        "{stderr}"
+    );
+}

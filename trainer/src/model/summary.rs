@@ -105,6 +105,12 @@ pub fn entry_name(j: usize) -> String {
         .map_or_else(|| format!("entry {j}"), |n| (*n).to_owned())
 }
 
+/// Whether a model using `used` dropped any descriptor entry (what is worth telling a
+/// user: the full list of 43 says nothing).
+pub fn dropped_any(used: &[usize]) -> bool {
+    used.len() < SUMMARY_DIM as usize
+}
+
 /// A line for people: `uses 5 of 43 descriptor entries: removed stretches; …`.
 pub fn describe_entries(used: &[usize]) -> String {
     format!(
