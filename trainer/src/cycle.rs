@@ -77,9 +77,9 @@ pub const CYCLE_REWARD_WEIGHT_DECAY: f64 = 0.05;
 /// ([`TrainConfig::input_lasso`]). On the ratings of the 15 cycles of `cargo xtask bench
 /// --trainer-seeds 3` (5 tastes × 3 seeds, 200 ratings each, two validation splits each),
 /// the reward model's held-out accuracy was 0.771 without it, 0.809 with 1, 0.814 with 3
-/// and 0.803 with 10. The PPO cycles themselves moved less: mean win rate 0.597 → 0.616,
-/// `energetic` won ≥ 3 of 4 held-out songs with every seed (before: 1 of 3), `opening`
-/// with one seed (before: 2).
+/// and 0.754 with 10 (`energetic` 0.41). The PPO cycles themselves moved less: mean win
+/// rate 0.597 → 0.616, `energetic` won ≥ 3 of 4 held-out songs with every seed (before:
+/// 1 of 3), `opening` with one seed (before: 2).
 pub const CYCLE_REWARD_LASSO: f64 = 3.0;
 /// Range of decoding temperatures of the reward-labelled pairs.
 pub const LABEL_TEMPERATURES: (f64, f64) = (0.2, 1.0);
