@@ -570,10 +570,14 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             "ppo policy".to_owned()
         }
     );
-    if !r.reward_inputs.is_empty() && recut_trainer::model::summary::dropped_any(&r.reward_inputs) {
+    if let Some(used) = r
+        .reward_inputs
+        .as_deref()
+        .filter(|u| recut_trainer::model::summary::dropped_any(u))
+    {
         println!(
             "the reward model {}",
-            recut_trainer::model::summary::describe_entries(&r.reward_inputs)
+            recut_trainer::model::summary::describe_entries(used)
         );
     }
     println!(

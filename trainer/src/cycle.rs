@@ -246,9 +246,10 @@ pub struct CycleReport {
     pub rater_ceiling: Option<f64>,
     pub reward_val_accuracy: Option<f64>,
     /// Descriptor entries the reward model kept under the lasso
-    /// ([`TrainConfig::input_lasso`]), by index; every entry without it.
+    /// ([`TrainConfig::input_lasso`]), by index; every entry without it, none when the
+    /// lasso dropped them all (`None` for a model without a descriptor).
     #[serde(default)]
-    pub reward_inputs: Vec<usize>,
+    pub reward_inputs: Option<Vec<usize>>,
     pub dpo_rated_pairs: usize,
     pub dpo_labelled_pairs: usize,
     pub results: TestResults,
@@ -928,7 +929,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         rating_problems,
         rater_ceiling,
         reward_val_accuracy,
-        reward_inputs: rrep.inputs_in_use.clone().unwrap_or_default(),
+        reward_inputs: rrep.inputs_in_use.clone(),
         dpo_rated_pairs: n_rated,
         dpo_labelled_pairs: n_labelled,
         results,
