@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY,
+    CYCLE_POLICY_MIX, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY,
     CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
@@ -436,6 +436,11 @@ pub struct CycleArgs {
     /// PPO weight of the KL penalty to the starting policy.
     #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
     pub ppo_kl: f64,
+    /// Share of the fine-tuning the new policy keeps, 0–1: its weights are the reference's
+    /// plus this share of the change (1 = the fine-tuned policy as it is). Halfway carries
+    /// over to unseen songs better than the fully fine-tuned policy.
+    #[arg(long, default_value_t = CYCLE_POLICY_MIX)]
+    pub policy_mix: f64,
     /// Longest window of beats a DPO pair is cropped to.
     #[arg(long, default_value_t = 512)]
     pub window: usize,
@@ -536,6 +541,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         ppo_lr: a.ppo_lr,
         ppo_rollouts: a.ppo_rollouts,
         ppo_kl: a.ppo_kl,
+        policy_mix: a.policy_mix,
         eval: EvalOptions {
             target_fraction: a.target_fraction,
             plans: a.eval_plans,

@@ -377,3 +377,23 @@ fn input_lasso_is_refused_for_the_transformer() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_policy_mix_outside_0_1_is_refused_before_any_work() {
+    let out = tempfile::tempdir().unwrap();
+    let o = trainer()
+        .args(["cycle", "--songs", "no-such-folder", "--taste", "tight"])
+        .args(["--policy-mix", "1.5", "--out-dir"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("policy mix") && stderr.contains("[0, 1]") && stderr.contains("1.5"),
+        "{stderr}"
+    );
+    // Refused before the songs were looked at, and nothing was written.
+    assert!(!stderr.contains("no-such-folder"), "{stderr}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}

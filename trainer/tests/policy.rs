@@ -218,3 +218,49 @@ fn exported_policy_matches_tch() {
     assert!(worst < 1e-3, "max |onnx − tch| = {worst}");
     let _ = Arc::clone(&s.analysis);
 }
+
+/// Largest absolute difference between two policies' weights of the same name.
+fn max_weight_gap(a: &PolicyNet, b: &PolicyNet) -> f64 {
+    let bv = b.vs.variables();
+    a.vs.variables()
+        .iter()
+        .map(|(name, t)| f64::try_from((t - &bv[name]).abs().max()).expect("scalar"))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn weight_mix_moves_a_policy_towards_its_reference() {
+    let _g = torch_lock();
+    tch::manual_seed(11);
+    let reference = PolicyNet::new(&PolicyConfig::tiny(), Device::Cpu).expect("reference");
+    tch::manual_seed(12);
+    let tuned = PolicyNet::new(&PolicyConfig::tiny(), Device::Cpu).expect("tuned");
+    let gap = max_weight_gap(&tuned, &reference);
+    assert!(gap > 1e-2, "two random inits should differ ({gap})");
+
+    let mut same = clone_policy(&tuned).expect("clone");
+    same.interpolate_towards(&reference, 1.0).expect("mix 1");
+    assert!(max_weight_gap(&same, &tuned) < 1e-7, "mix 1 keeps the tuned weights");
+
+    let mut back = clone_policy(&tuned).expect("clone");
+    back.interpolate_towards(&reference, 0.0).expect("mix 0");
+    assert!(max_weight_gap(&back, &reference) < 1e-7, "mix 0 is the reference");
+
+    // Halfway: each weight is as far from one end as from the other, half the full gap.
+    let mut half = clone_policy(&tuned).expect("clone");
+    half.interpolate_towards(&reference, 0.5).expect("mix 0.5");
+    let (to_ref, to_tuned) = (
+        max_weight_gap(&half, &reference),
+        max_weight_gap(&half, &tuned),
+    );
+    assert!((to_ref - gap / 2.0).abs() < 1e-6, "{to_ref} vs {gap}/2");
+    assert!((to_tuned - gap / 2.0).abs() < 1e-6, "{to_tuned} vs {gap}/2");
+
+    // Nonsense is refused, and the policy is left as it was.
+    let err = half.interpolate_towards(&reference, 1.5).expect_err("mix above 1");
+    assert!(err.to_string().contains("[0, 1]"), "{err}");
+    let other = PolicyNet::new(&PolicyConfig::default(), Device::Cpu).expect("default shape");
+    let err = half.interpolate_towards(&other, 0.5).expect_err("other shape");
+    assert!(err.to_string().contains("policy-transformer-2x128h4"), "{err}");
+    assert!((max_weight_gap(&half, &reference) - to_ref).abs() < 1e-12);
+}

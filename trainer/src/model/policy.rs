@@ -156,6 +156,41 @@ impl PolicyNet {
         self.config.architecture()
     }
 
+    /// Weight-space interpolation towards `reference` (WiSE-FT, Wortsman et al. 2022):
+    /// every weight becomes `θ_ref + mix · (θ − θ_ref)`, so `mix = 1` keeps `self` and
+    /// `mix = 0` gives the reference back.
+    ///
+    /// Why: a policy fine-tuned on a cycle's few training songs fits them more closely
+    /// than the reference did, and on songs it never saw some of what it learned turns
+    /// against it, even by its own reward model. Halfway between the two networks keeps the
+    /// direction of the fine-tuning and drops much of the song-specific part (figures at
+    /// [`crate::cycle::CYCLE_POLICY_MIX`]). Both networks must have the same shape.
+    pub fn interpolate_towards(&mut self, reference: &PolicyNet, mix: f64) -> Result<()> {
+        if !(0.0..=1.0).contains(&mix) {
+            return Err(TrainError::Config(format!(
+                "the weight mix must be in [0, 1]; got {mix}"
+            )));
+        }
+        if self.config != reference.config {
+            return Err(TrainError::Config(format!(
+                "cannot interpolate a {} policy towards a {} one",
+                self.architecture(),
+                reference.architecture()
+            )));
+        }
+        let reference_vars = reference.vs.variables();
+        tch::no_grad(|| {
+            for (name, mut weight) in self.vs.variables() {
+                let r = reference_vars.get(&name).ok_or_else(|| {
+                    TrainError::Config(format!("the reference policy has no weight `{name}`"))
+                })?;
+                let mixed = r * (1.0 - mix) + &weight * mix;
+                weight.f_copy_(&mixed)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Saves weights and the config sidecar (see [`super::RewardModel::save`]).
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
