@@ -437,8 +437,8 @@ pub struct CycleArgs {
     #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
     pub ppo_kl: f64,
     /// Share of the fine-tuning the new policy keeps, 0–1: its weights are the reference's
-    /// plus this share of the change (1 = the fine-tuned policy as it is). Halfway carries
-    /// over to unseen songs better than the fully fine-tuned policy.
+    /// plus this share of the change (1 = the fine-tuned policy as it is). Part of the way
+    /// carries over to unseen songs better than the whole fine-tuning does.
     #[arg(long, default_value_t = CYCLE_POLICY_MIX)]
     pub policy_mix: f64,
     /// Longest window of beats a DPO pair is cropped to.

@@ -7,6 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use recut_trainer::model::PolicyNet;
+
 fn trainer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
 }
@@ -208,6 +210,21 @@ fn a_small_ppo_cycle() {
             .unwrap();
     assert_eq!(history["policy_loss"].as_array().unwrap().len(), 3);
     recut_engine::PolicyModel::load(dir.join("policy.onnx")).unwrap();
+
+    // The kept policy lies CYCLE_POLICY_MIX of the way from the reference to PPO's best step.
+    let mix = recut_trainer::cycle::CYCLE_POLICY_MIX;
+    assert_eq!(figures["policy_mix"], mix, "{figures}");
+    let load = |p: PathBuf| PolicyNet::load(&p, tch::Device::Cpu).unwrap();
+    let reference = load(dir.join("reference.safetensors")).vs.variables();
+    let best = load(dir.join("ppo").join(recut_trainer::ppo::BEST_FILE))
+        .vs
+        .variables();
+    let kept = load(dir.join("policy.safetensors"));
+    for (name, w) in kept.vs.variables() {
+        let expected = &reference[&name] * (1.0 - mix) + &best[&name] * mix;
+        let gap = f64::try_from((&w - expected).abs().max()).unwrap();
+        assert!(gap < 1e-5, "{name}: {gap}");
+    }
 }
 
 /// One small DPO cycle (three short songs, one held out, tiny budgets), then `stats` and

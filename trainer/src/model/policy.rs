@@ -162,8 +162,8 @@ impl PolicyNet {
     ///
     /// Why: a policy fine-tuned on a cycle's few training songs fits them more closely
     /// than the reference did, and on songs it never saw some of what it learned turns
-    /// against it, even by its own reward model. Halfway between the two networks keeps the
-    /// direction of the fine-tuning and drops much of the song-specific part (figures at
+    /// against it, even by its own reward model. Part of the way between the two networks keeps
+    /// the direction of the fine-tuning and drops much of the song-specific part (figures at
     /// [`crate::cycle::CYCLE_POLICY_MIX`]). Both networks must have the same shape.
     pub fn interpolate_towards(&mut self, reference: &PolicyNet, mix: f64) -> Result<()> {
         if !(0.0..=1.0).contains(&mix) {
