@@ -9,8 +9,9 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_POLICY_MIX, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY,
-    CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
+    CYCLE_POLICY_MIX, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_LASSO,
+    CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource,
+    run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
 use recut_trainer::dpo::{DpoConfig, DpoLoss};

@@ -240,11 +240,17 @@ fn weight_mix_moves_a_policy_towards_its_reference() {
 
     let mut same = clone_policy(&tuned).expect("clone");
     same.interpolate_towards(&reference, 1.0).expect("mix 1");
-    assert!(max_weight_gap(&same, &tuned) < 1e-7, "mix 1 keeps the tuned weights");
+    assert!(
+        max_weight_gap(&same, &tuned) < 1e-7,
+        "mix 1 keeps the tuned weights"
+    );
 
     let mut back = clone_policy(&tuned).expect("clone");
     back.interpolate_towards(&reference, 0.0).expect("mix 0");
-    assert!(max_weight_gap(&back, &reference) < 1e-7, "mix 0 is the reference");
+    assert!(
+        max_weight_gap(&back, &reference) < 1e-7,
+        "mix 0 is the reference"
+    );
 
     // Halfway: each weight is as far from one end as from the other, half the full gap.
     let mut half = clone_policy(&tuned).expect("clone");
@@ -257,10 +263,17 @@ fn weight_mix_moves_a_policy_towards_its_reference() {
     assert!((to_tuned - gap / 2.0).abs() < 1e-6, "{to_tuned} vs {gap}/2");
 
     // Nonsense is refused, and the policy is left as it was.
-    let err = half.interpolate_towards(&reference, 1.5).expect_err("mix above 1");
+    let err = half
+        .interpolate_towards(&reference, 1.5)
+        .expect_err("mix above 1");
     assert!(err.to_string().contains("[0, 1]"), "{err}");
     let other = PolicyNet::new(&PolicyConfig::default(), Device::Cpu).expect("default shape");
-    let err = half.interpolate_towards(&other, 0.5).expect_err("other shape");
-    assert!(err.to_string().contains("policy-transformer-2x128h4"), "{err}");
+    let err = half
+        .interpolate_towards(&other, 0.5)
+        .expect_err("other shape");
+    assert!(
+        err.to_string().contains("policy-transformer-2x128h4"),
+        "{err}"
+    );
     assert!((max_weight_gap(&half, &reference) - to_ref).abs() < 1e-12);
 }
