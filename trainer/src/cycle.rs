@@ -520,12 +520,8 @@ fn say(progress: bool, msg: impl AsRef<str>) {
 
 /// Runs one cycle (see the module doc).
 pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
-    if !(0.0..=1.0).contains(&cfg.policy_mix) {
-        return Err(TrainError::Config(format!(
-            "the policy mix is the share of the fine-tuning kept, in [0, 1]; got {}",
-            cfg.policy_mix
-        )));
-    }
+    // Before the work, not after a minute of it when the policy is mixed.
+    crate::model::policy::check_policy_mix(cfg.policy_mix)?;
     let t0 = Instant::now();
     let mut times = StepTimes::default();
     let dev = crate::device::pick_device();

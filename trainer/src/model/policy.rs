@@ -61,6 +61,18 @@ impl PolicyConfig {
     }
 }
 
+/// Refuses a policy mix ([`PolicyNet::interpolate_towards`]) outside [0, 1]: below 0 it
+/// would undo the fine-tuning, above 1 extrapolate it, and neither was measured.
+pub fn check_policy_mix(mix: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&mix) {
+        Ok(())
+    } else {
+        Err(TrainError::Config(format!(
+            "the policy mix is the share of the fine-tuning kept, in [0, 1]; got {mix}"
+        )))
+    }
+}
+
 /// The policy network with its variables.
 pub struct PolicyNet {
     pub vs: nn::VarStore,
@@ -166,11 +178,7 @@ impl PolicyNet {
     /// the direction of the fine-tuning and drops much of the song-specific part (figures at
     /// [`crate::cycle::CYCLE_POLICY_MIX`]). Both networks must have the same shape.
     pub fn interpolate_towards(&mut self, reference: &PolicyNet, mix: f64) -> Result<()> {
-        if !(0.0..=1.0).contains(&mix) {
-            return Err(TrainError::Config(format!(
-                "the weight mix must be in [0, 1]; got {mix}"
-            )));
-        }
+        check_policy_mix(mix)?;
         if self.config != reference.config {
             return Err(TrainError::Config(format!(
                 "cannot interpolate a {} policy towards a {} one",
