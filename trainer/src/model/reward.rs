@@ -198,6 +198,14 @@ pub struct RewardMlp {
 /// stays there).
 const EPS_NORM: f64 = 1e-12;
 
+/// L2 norm of each column of `w` (`[out, in]` → `[in]`, or `[1, in]` with `keepdim`): the
+/// size of each descriptor entry's input weights, which the group lasso shrinks.
+fn column_norms(w: &Tensor, keepdim: bool) -> Tensor {
+    w.square()
+        .sum_dim_intlist([0i64].as_slice(), keepdim, Kind::Float)
+        .sqrt()
+}
+
 /// Smallest standard deviation a descriptor entry is divided by (entries that never vary
 /// in the training data stay near zero instead of exploding).
 pub const MIN_STD: f64 = 1e-3;
@@ -236,13 +244,7 @@ impl RewardMlp {
     /// L2 norm of each descriptor entry's input weights (the columns of `fc1`),
     /// `SUMMARY_DIM` numbers: 0 for an entry the model does not use.
     pub fn input_norms(&self) -> Vec<f64> {
-        let norms = tch::no_grad(|| {
-            self.fc1
-                .ws
-                .square()
-                .sum_dim_intlist([0i64].as_slice(), false, Kind::Float)
-                .sqrt()
-        });
+        let norms = tch::no_grad(|| column_norms(&self.fc1.ws, false));
         crate::model::batch::to_vec_f32(&norms)
             .into_iter()
             .map(f64::from)
@@ -260,11 +262,7 @@ impl RewardMlp {
         }
         tch::no_grad(|| {
             let mut w = self.fc1.ws.shallow_clone();
-            let norms = w
-                .square()
-                .sum_dim_intlist([0i64].as_slice(), true, Kind::Float)
-                .sqrt()
-                .clamp_min(EPS_NORM);
+            let norms = column_norms(&w, true).clamp_min(EPS_NORM);
             let factor = (-(norms.reciprocal() * amount) + 1.0).clamp_min(0.0);
             let shrunk = &w * factor;
             w.copy_(&shrunk);
