@@ -178,10 +178,14 @@ fn lasso_step_shrinks_each_input_column_by_its_norm() {
     let mut mlp = RewardMlp::new(vs.root(), &MlpConfig { hidden: 8 });
     let before = mlp.input_norms();
     assert_eq!(before.len(), SUMMARY_DIM as usize);
-    // Shrink by the median norm: the smaller half ends at exactly 0, the rest lose it.
+    // Shrink by a step between the two middle norms: the smaller half ends at exactly 0,
+    // the rest lose the step. (No column sits on the step itself, where a norm recomputed
+    // in another summation order could land either side of it.)
     let mut sorted = before.clone();
     sorted.sort_by(f64::total_cmp);
-    let amount = sorted[sorted.len() / 2];
+    let mid = sorted.len() / 2;
+    let amount = 0.5 * (sorted[mid - 1] + sorted[mid]);
+    assert!(sorted[mid - 1] < amount && amount < sorted[mid], "{sorted:?}");
     mlp.shrink_inputs(amount);
     for (b, a) in before.iter().zip(mlp.input_norms()) {
         if *b <= amount {

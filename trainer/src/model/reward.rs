@@ -263,7 +263,9 @@ impl RewardMlp {
         tch::no_grad(|| {
             let mut w = self.fc1.ws.shallow_clone();
             let norms = column_norms(&w, true).clamp_min(EPS_NORM);
-            let factor = (-(norms.reciprocal() * amount) + 1.0).clamp_min(0.0);
+            // (‖w‖ − amount)₊ / ‖w‖ rather than 1 − amount / ‖w‖: a column whose norm
+            // equals the step ends at exactly 0 instead of a rounding error away from it.
+            let factor = (&norms - amount).clamp_min(0.0) / &norms;
             let shrunk = &w * factor;
             w.copy_(&shrunk);
         });
