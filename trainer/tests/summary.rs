@@ -186,7 +186,10 @@ fn lasso_step_shrinks_each_input_column_by_its_norm() {
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
     let amount = 0.5 * (sorted[mid - 1] + sorted[mid]);
-    assert!(sorted[mid - 1] < amount && amount < sorted[mid], "{sorted:?}");
+    assert!(
+        sorted[mid - 1] < amount && amount < sorted[mid],
+        "{sorted:?}"
+    );
     mlp.shrink_inputs(amount);
     for (b, a) in before.iter().zip(mlp.input_norms()) {
         if *b <= amount {
