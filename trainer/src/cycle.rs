@@ -88,10 +88,10 @@ pub const CYCLE_REWARD_LASSO: f64 = 3.0;
 /// fine-tuned policy as it was (mix 1), 11 and 0.673 with 0.7, 9 and 0.647 with 0.5; with
 /// DPO 7 and 0.553 (mix 1), 6 and 0.591 (0.7), 6 and 0.606 (0.5). After a change in the
 /// last bits of the lasso step's rounding, PPO gave 9 and 0.633 (mix 1) against 10 and
-/// 0.641 (0.7): the gain is smaller than it first looked, and still there. With the ratings' own
-/// reward model as judge the fully fine-tuned policy lost the same held-out songs as with
-/// the rater (`opening`, seed 0): what it learned from 8 songs did not carry over, not the
-/// reward model.
+/// 0.641 (0.7): the gain is smaller than it first looked, and still there. With the
+/// ratings' own reward model as judge the fully fine-tuned policy lost the same held-out
+/// songs as with the rater (`opening`, seed 0): what it learned from 8 songs did not carry
+/// over, not the reward model.
 pub const CYCLE_POLICY_MIX: f64 = 0.7;
 /// Range of decoding temperatures of the reward-labelled pairs.
 pub const LABEL_TEMPERATURES: (f64, f64) = (0.2, 1.0);
