@@ -202,3 +202,21 @@ fn lasso_step_shrinks_each_input_column_by_its_norm() {
     mlp.shrink_inputs(amount);
     assert!(mlp.input_norms().iter().all(|n| n.is_finite()));
 }
+
+#[test]
+fn a_lasso_step_equal_to_a_columns_norm_zeroes_it_exactly() {
+    tch::manual_seed(18);
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let mut mlp = RewardMlp::new(vs.root(), &MlpConfig { hidden: 8 });
+    let start = mlp.fc1.ws.copy();
+    let norms = mlp.input_norms();
+    // From the same start each time, a step of exactly column j's norm: the step subtracts
+    // the norm from itself (1 − step/norm in f32 is a rounding error off 0 for some norms).
+    for (j, &n) in norms.iter().enumerate() {
+        tch::no_grad(|| mlp.fc1.ws.shallow_clone().copy_(&start));
+        mlp.shrink_inputs(n);
+        let after = mlp.input_norms();
+        assert_eq!(after[j], 0.0, "column {j} of norm {n}");
+        assert!(after.iter().all(|a| a.is_finite()));
+    }
+}
