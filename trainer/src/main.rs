@@ -604,6 +604,11 @@ mod ppo_cmd {
         /// ppo: weight of the per-beat KL to the reference policy.
         #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
         pub kl_coef: f64,
+        /// ppo: timbre-shift augmentation: each step the policy sees the drawn songs with
+        /// one random offset per feature, this many times the features' spread over the
+        /// training songs (0 = off; `cycle` uses 1).
+        #[arg(long, default_value_t = PpoConfig::default().feature_shift)]
+        pub feature_shift: f64,
         /// ppo: per-beat advantages: the plan's group-centred reward on every beat (group),
         /// or GAE over the beats with the value head (gae).
         #[arg(long, value_enum, default_value_t = PpoConfig::default().advantage)]
@@ -713,6 +718,7 @@ mod ppo_cmd {
             lr: c.lr.unwrap_or(PpoConfig::default().lr),
             clip: f.clip,
             kl_coef: f.kl_coef,
+            feature_shift: f.feature_shift,
             gamma: f.gamma,
             gae_lambda: f.gae_lambda,
             advantage: f.advantage,

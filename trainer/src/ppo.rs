@@ -31,6 +31,13 @@
 //! locks and repair), the same for the rollout (old) and the update (new) policy. Ratios
 //! and the KL are therefore of this per-beat distribution, not of the decoder's.
 //!
+//! **Timbre shift** (`feature_shift` > 0, off by default; `cycle` turns it on): at each step
+//! the policy and the reference see every drawn song with one random offset per feature
+//! added to all its beats, of `feature_shift` times that feature's spread over the training
+//! songs ([`timbre_spread`], [`shifted_songs`]); the decoder, the dense reward and the
+//! reward model see the song as it is. The offsets draw from a generator of their own, so
+//! the step's songs, shares and plan seeds are those of an unshifted run.
+//!
 //! **Update.** Each rollout is cut to one window of at most `window` beats (default 128,
 //! 0 = whole songs; [`crop_rollouts`]: the attention is quadratic in the beats, and this
 //! keeps a step about a second on two CPU cores), then `ppo_epochs` passes go over the
@@ -84,6 +91,9 @@ pub const EVAL_SHARE: f64 = recut_engine::candidates::DEFAULT_TARGET_FRACTION;
 const ADV_STD_FLOOR: f64 = 1e-6;
 /// Mixed into the seed per step so each step's generator differs (golden-ratio constant).
 const STEP_SEED_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Mixed into the seed of a step's timbre shifts (a generator of their own, so turning the
+/// augmentation on leaves the step's draws of songs, shares and plans as they were).
+const SHIFT_SEED_MIX: u64 = 0xC2B2_AE3D_27D4_EB4F;
 /// Name of the state file inside a checkpoint folder.
 const STATE_FILE: &str = "state.json";
 /// Policy weights inside a checkpoint folder.
@@ -266,6 +276,14 @@ pub struct PpoConfig {
     pub eval_every: usize,
     /// At most this many training songs in the evaluation set (0 = all).
     pub eval_songs: usize,
+    /// Timbre-shift augmentation, in units of the training songs' spread (0 = off): at each
+    /// step every drawn song is seen by the policy (and the reference, for the KL) with one
+    /// offset per feature added to all its beats, drawn from N(0, (shift · σ_j)²), where σ_j
+    /// is the spread of feature j's song means over the training songs; see
+    /// [`timbre_spread`]. The reward model and the decoder see the song as it is. A policy
+    /// fine-tuned on a few songs learns their absolute timbre; shifted copies ask it to act on
+    /// what does not move with the timbre (structure, contrasts within the song).
+    pub feature_shift: f64,
     /// Plans per song in the evaluation set (one plan per song scored the policy too
     /// noisily for `policy_best` to mean anything).
     pub eval_plans_per_song: usize,
@@ -310,6 +328,7 @@ impl Default for PpoConfig {
             eval_temperature: 0.3,
             eval_every: 5,
             eval_songs: 0,
+            feature_shift: 0.0,
             eval_plans_per_song: 4,
             checkpoint_every: 0,
             out_dir: PathBuf::from("models/ppo"),
@@ -342,6 +361,9 @@ impl PpoConfig {
         }
         if self.rollouts_per_step == 0 || self.plans_per_song == 0 || self.ppo_epochs == 0 {
             return bad("rollouts_per_step, plans_per_song and ppo_epochs must be > 0");
+        }
+        if !(self.feature_shift.is_finite() && self.feature_shift >= 0.0) {
+            return bad(&format!("feature shift {} must be ≥ 0", self.feature_shift));
         }
         Ok(())
     }
@@ -444,6 +466,63 @@ pub struct Rollout {
     pub returns: Vec<f32>,
 }
 
+/// Spread of each feature over songs: the standard deviation (over `songs`) of the
+/// song's mean of that feature, in feature units; the scale of
+/// [`PpoConfig::feature_shift`]. All zeros with fewer than two songs.
+pub fn timbre_spread(songs: &[Song]) -> [f32; FEATURE_DIM] {
+    let means: Vec<[f64; FEATURE_DIM]> = songs
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut m = [0.0f64; FEATURE_DIM];
+            for row in s.features() {
+                m.iter_mut().zip(row).for_each(|(m, &x)| *m += f64::from(x));
+            }
+            m.map(|v| v / s.len() as f64)
+        })
+        .collect();
+    let mut out = [0.0f32; FEATURE_DIM];
+    if means.len() < 2 {
+        return out;
+    }
+    let n = means.len() as f64;
+    for (j, o) in out.iter_mut().enumerate() {
+        let mu = means.iter().map(|m| m[j]).sum::<f64>() / n;
+        let var = means.iter().map(|m| (m[j] - mu).powi(2)).sum::<f64>() / (n - 1.0);
+        *o = var.sqrt() as f32;
+    }
+    out
+}
+
+/// `songs` with every song in `drawn` timbre-shifted ([`PpoConfig::feature_shift`]): one
+/// offset per feature, `shift · spread_j · N(0, 1)`, added to each of the song's beats.
+/// The other songs are shared, not copied.
+pub fn shifted_songs(
+    songs: &[Song],
+    drawn: &[usize],
+    shift: f64,
+    spread: &[f32; FEATURE_DIM],
+    rng: &mut Rng,
+) -> Vec<Song> {
+    let mut out = songs.to_vec();
+    let mut done = std::collections::BTreeSet::new();
+    for &i in drawn {
+        if !done.insert(i) {
+            continue;
+        }
+        let offset: Vec<f32> = spread
+            .iter()
+            .map(|&s| (shift * f64::from(s) * rng.normal()) as f32)
+            .collect();
+        let mut a = (*songs[i].analysis).clone();
+        for row in &mut a.features {
+            row.iter_mut().zip(&offset).for_each(|(x, d)| *x += d);
+        }
+        out[i] = Song::new(songs[i].id.clone(), std::sync::Arc::new(a));
+    }
+    out
+}
+
 /// Policy logits and per-beat values (evaluation mode, no gradient) for whole songs, one
 /// `(logits rows, values)` per song.
 fn song_outputs(
@@ -476,12 +555,17 @@ fn song_outputs(
 /// What [`sample_plans`] asks the decoder for: (song index, target share, seed).
 type PlanSpec = (usize, f64, u64);
 
-/// Decodes every spec from `policy`'s logits at `temperature` and scores it; specs whose
+/// Decodes every spec from `policy`'s logits (of the songs as `seen`, which may be
+/// timbre-shifted) at `temperature` and scores it on `songs` as they are; specs whose
 /// target cannot be reached are dropped. Returns the rollouts (advantages not yet set) and
 /// the number dropped.
+// Two nets, the two views of the songs, the decoding and reward settings: a struct for
+// these two private call sites would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn sample_plans(
     policy: &PolicyNet,
     reference: &PolicyNet,
+    seen: &[Song],
     songs: &[Song],
     specs: &[PlanSpec],
     temperature: f64,
@@ -491,7 +575,7 @@ fn sample_plans(
     let mut unique: Vec<usize> = specs.iter().map(|s| s.0).collect();
     unique.sort_unstable();
     unique.dedup();
-    let refs: Vec<&[[f32; FEATURE_DIM]]> = unique.iter().map(|&i| songs[i].features()).collect();
+    let refs: Vec<&[[f32; FEATURE_DIM]]> = unique.iter().map(|&i| seen[i].features()).collect();
     let outs = song_outputs(policy, &refs);
     let ref_outs = song_outputs(reference, &refs);
     let slot = |song: usize| unique.binary_search(&song).unwrap_or(0);
@@ -900,6 +984,7 @@ fn evaluation_reward(
         net,
         reference,
         songs,
+        songs,
         &specs,
         cfg.eval_temperature,
         reward,
@@ -1016,6 +1101,7 @@ pub fn train_ppo(
     let mut opt = nn::Adam::default().build(&policy.vs, cfg.lr)?;
     let mut checkpoints = Vec::new();
     let spp = cfg.songs_per_step();
+    let spread = timbre_spread(songs);
     for step in first_step + 1..=cfg.steps {
         let ts = Instant::now();
         let mut rng = Rng::new(cfg.seed ^ STEP_SEED_MIX.wrapping_mul(step as u64));
@@ -1033,9 +1119,20 @@ pub fn train_ppo(
                 specs.push((song, share, rng.next_u64()));
             }
         }
+        // What the policies see this step (the songs themselves without the augmentation).
+        let shifted;
+        let seen: &[Song] = if cfg.feature_shift > 0.0 {
+            let drawn: Vec<usize> = specs.iter().map(|s| s.0).collect();
+            let mut aug = Rng::new(cfg.seed ^ SHIFT_SEED_MIX.wrapping_mul(step as u64));
+            shifted = shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);
+            &shifted
+        } else {
+            songs
+        };
         let (mut rollouts, failed) = sample_plans(
             policy,
             reference,
+            seen,
             songs,
             &specs,
             cfg.temperature,
@@ -1054,7 +1151,7 @@ pub fn train_ppo(
         let segments = crop_rollouts(
             policy,
             reference,
-            songs,
+            seen,
             &rollouts,
             cfg.window,
             cfg.temperature,
@@ -1065,7 +1162,7 @@ pub fn train_ppo(
             rng.shuffle(&mut order);
             for chunk in order.chunks(cfg.minibatch_size.max(1)) {
                 let batch: Vec<&Rollout> = chunk.iter().map(|&i| &segments[i]).collect();
-                let (loss, stats) = minibatch_loss(policy, songs, &batch, cfg);
+                let (loss, stats) = minibatch_loss(policy, seen, &batch, cfg);
                 if cfg.grad_clip > 0.0 {
                     opt.backward_step_clip_norm(&loss, cfg.grad_clip);
                 } else {

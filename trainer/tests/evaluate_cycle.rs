@@ -204,6 +204,11 @@ fn a_small_ppo_cycle() {
     let best = figures["training"]["ppo_best_step"].as_u64().unwrap();
     assert!(best <= 3, "{figures}");
     assert_eq!(figures["training"]["ppo_steps"], 3);
+    // The timbre shift is on by default, and the lineage says by how much.
+    assert_eq!(
+        figures["training"]["ppo_feature_shift"],
+        recut_trainer::cycle::CYCLE_PPO_FEATURE_SHIFT
+    );
     let dir = PathBuf::from(r["dir"].as_str().unwrap());
     let history: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("training_history.json")).unwrap())

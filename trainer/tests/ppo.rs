@@ -9,11 +9,13 @@ use std::sync::Arc;
 
 use common::song;
 use recut_engine::Analysis;
+use recut_engine::FEATURE_DIM;
 use recut_trainer::history::TrainingHistory;
 use recut_trainer::model::{Batch, PolicyConfig, PolicyNet};
 use recut_trainer::ppo::{
     Advantage, PpoConfig, RewardMix, RewardSource, Rollout, assign_advantages, clipped_surrogate,
-    crop_rollouts, gae, load_checkpoint, masked_kl, start_from, train_ppo,
+    crop_rollouts, gae, load_checkpoint, masked_kl, shifted_songs, start_from, timbre_spread,
+    train_ppo,
 };
 use recut_trainer::rng::Rng;
 use recut_trainer::train_policy::Song;
@@ -391,4 +393,143 @@ fn short_run_improves_the_dense_reward_and_resumes() {
             .iter()
             .all(|r| r.is_finite())
     );
+}
+
+/// A song whose every feature of every beat is `value` (the beat grid of a real song).
+fn flat(name: &str, value: f32) -> Song {
+    let s = short(name);
+    let mut a: Analysis = (*s.analysis).clone();
+    a.features.iter_mut().for_each(|row| row.fill(value));
+    Song::new(s.id, Arc::new(a))
+}
+
+/// The augmentation's scale is the sample standard deviation of the songs' mean features:
+/// two songs at 1 and 3 spread by √2 on every feature; one song has no spread.
+#[test]
+fn timbre_spread_is_the_spread_of_song_means() {
+    let songs = [flat(SONGS[0], 1.0), flat(SONGS[1], 3.0)];
+    let spread = timbre_spread(&songs);
+    assert!(
+        spread
+            .iter()
+            .all(|&s| (s - std::f32::consts::SQRT_2).abs() < 1e-6),
+        "{spread:?}"
+    );
+    assert!(timbre_spread(&songs[..1]).iter().all(|&s| s == 0.0));
+}
+
+/// Each drawn song is moved by one offset vector on every beat (a new timbre, the same
+/// structure), two songs by different vectors, features without spread not at all, and
+/// the offsets have the asked-for size; songs not drawn are the originals, and nothing
+/// but the features changes.
+#[test]
+fn timbre_shift_moves_each_drawn_song_by_one_offset() {
+    let songs: Vec<Song> = SONGS.iter().map(|n| short(n)).collect();
+    let spread = timbre_spread(&songs);
+    let varied = spread.iter().filter(|&&s| s > 0.0).count();
+    assert!(
+        varied > FEATURE_DIM / 2,
+        "only {varied} features vary over the songs"
+    );
+    let mut rng = Rng::new(5);
+    let shifted = shifted_songs(&songs, &[2, 0, 2], 1.0, &spread, &mut rng);
+    assert_eq!(shifted.len(), songs.len());
+    assert!(Arc::ptr_eq(&shifted[1].analysis, &songs[1].analysis));
+    let offset_of = |i: usize| -> Vec<f32> {
+        let (new, old) = (shifted[i].features(), songs[i].features());
+        assert_eq!(new.len(), old.len());
+        assert_eq!(shifted[i].analysis.beats, songs[i].analysis.beats);
+        assert_eq!(shifted[i].analysis.phrases, songs[i].analysis.phrases);
+        let d: Vec<f32> = (0..FEATURE_DIM).map(|j| new[0][j] - old[0][j]).collect();
+        for (row_new, row_old) in new.iter().zip(old) {
+            for j in 0..FEATURE_DIM {
+                assert!(
+                    (row_new[j] - row_old[j] - d[j]).abs() < 1e-4,
+                    "feature {j} moves by more than one offset"
+                );
+            }
+        }
+        d
+    };
+    let (d0, d2) = (offset_of(0), offset_of(2));
+    assert_ne!(d0, d2, "two songs, two timbres");
+    let mut z2 = Vec::new();
+    for j in 0..FEATURE_DIM {
+        if spread[j] == 0.0 {
+            assert_eq!((d0[j], d2[j]), (0.0, 0.0), "feature {j} has no spread");
+        } else {
+            z2.extend([(d0[j] / spread[j]).powi(2), (d2[j] / spread[j]).powi(2)]);
+        }
+    }
+    let mean_z2 = z2.iter().sum::<f32>() / z2.len() as f32;
+    assert!(
+        (0.7..1.3).contains(&mean_z2),
+        "offsets of {mean_z2} spreads² on average, want about 1 (shift 1)"
+    );
+    // Shift 0 moves nothing.
+    let same = shifted_songs(&songs, &[0, 1, 2], 0.0, &spread, &mut rng);
+    for (a, b) in same.iter().zip(&songs) {
+        assert_eq!(a.features(), b.features());
+    }
+}
+
+/// Standard normal draws: mean 0 and variance 1 within sampling error (20 000 draws:
+/// standard errors 0.007 and 0.01).
+#[test]
+fn normal_draws_have_unit_variance() {
+    let mut rng = Rng::new(11);
+    let xs: Vec<f64> = (0..20_000).map(|_| rng.normal()).collect();
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+    assert!(mean.abs() < 0.03, "mean {mean}");
+    assert!((var - 1.0).abs() < 0.05, "variance {var}");
+    assert!(xs.iter().all(|x| x.is_finite()));
+}
+
+/// A short run with the timbre shift on still learns (the dense reward of the evaluation
+/// plans, on the songs as they are, rises over the reference); a negative shift is refused
+/// before any work.
+#[test]
+fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
+    let _guard = torch_lock();
+    tch::manual_seed(2);
+    let songs: Vec<Song> = SONGS.iter().map(|n| short(n)).collect();
+    let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PpoConfig {
+        feature_shift: 1.0,
+        checkpoint_every: 0,
+        ..quick(dir.path(), 6)
+    };
+    let mut policy = start_from(&reference).unwrap();
+    let rep = train_ppo(
+        &cfg,
+        &mut policy,
+        &reference,
+        &songs,
+        &RewardSource::Dense,
+        None,
+    )
+    .unwrap();
+    assert!(
+        rep.final_eval > rep.start_eval,
+        "dense reward {} -> {}",
+        rep.start_eval,
+        rep.final_eval
+    );
+    let bad = PpoConfig {
+        feature_shift: -0.5,
+        ..quick(dir.path(), 1)
+    };
+    let mut policy = start_from(&reference).unwrap();
+    let err = train_ppo(
+        &bad,
+        &mut policy,
+        &reference,
+        &songs,
+        &RewardSource::Dense,
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("feature shift"), "{err}");
 }
