@@ -1102,6 +1102,10 @@ pub fn train_ppo(
     let mut checkpoints = Vec::new();
     let spp = cfg.songs_per_step();
     let spread = timbre_spread(songs);
+    let shifting = cfg.feature_shift > 0.0 && spread.iter().any(|&s| s > 0.0);
+    if cfg.feature_shift > 0.0 && !shifting {
+        log.line("timbre shift off: the training songs do not differ (one song)")?;
+    }
     for step in first_step + 1..=cfg.steps {
         let ts = Instant::now();
         let mut rng = Rng::new(cfg.seed ^ STEP_SEED_MIX.wrapping_mul(step as u64));
@@ -1121,7 +1125,7 @@ pub fn train_ppo(
         }
         // What the policies see this step (the songs themselves without the augmentation).
         let shifted;
-        let seen: &[Song] = if cfg.feature_shift > 0.0 {
+        let seen: &[Song] = if shifting {
             let drawn: Vec<usize> = specs.iter().map(|s| s.0).collect();
             let mut aug = Rng::new(cfg.seed ^ SHIFT_SEED_MIX.wrapping_mul(step as u64));
             shifted = shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);

@@ -533,3 +533,38 @@ fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("feature shift"), "{err}");
 }
+
+/// One training song has no spread to shift by: the run says the shift is off and trains
+/// as an unshifted run does, step for step.
+#[test]
+fn one_song_turns_the_timbre_shift_off() {
+    let _guard = torch_lock();
+    let songs = vec![short(SONGS[0])];
+    let run = |shift: f64| {
+        tch::manual_seed(3);
+        let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = PpoConfig {
+            feature_shift: shift,
+            checkpoint_every: 0,
+            ..quick(dir.path(), 2)
+        };
+        let mut policy = start_from(&reference).unwrap();
+        let rep = train_ppo(
+            &cfg,
+            &mut policy,
+            &reference,
+            &songs,
+            &RewardSource::Dense,
+            None,
+        )
+        .unwrap();
+        let log = std::fs::read_to_string(dir.path().join("ppo.log")).unwrap();
+        (rep.state.history.total_reward, log)
+    };
+    let (with_shift, log) = run(1.0);
+    assert!(log.contains("timbre shift off"), "{log}");
+    let (without, log0) = run(0.0);
+    assert!(!log0.contains("timbre shift"), "{log0}");
+    assert_eq!(with_shift, without);
+}
