@@ -395,6 +395,23 @@ fn short_run_improves_the_dense_reward_and_resumes() {
     );
 }
 
+/// A fresh PPO run from `reference` on the dense reward alone.
+fn dense_run(
+    cfg: &PpoConfig,
+    reference: &PolicyNet,
+    songs: &[Song],
+) -> recut_trainer::Result<recut_trainer::ppo::PpoReport> {
+    let mut policy = start_from(reference)?;
+    train_ppo(
+        cfg,
+        &mut policy,
+        reference,
+        songs,
+        &RewardSource::Dense,
+        None,
+    )
+}
+
 /// A song whose every feature of every beat is `value` (the beat grid of a real song).
 fn flat(name: &str, value: f32) -> Song {
     let s = short(name);
@@ -501,16 +518,7 @@ fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
         checkpoint_every: 0,
         ..quick(dir.path(), 6)
     };
-    let mut policy = start_from(&reference).unwrap();
-    let rep = train_ppo(
-        &cfg,
-        &mut policy,
-        &reference,
-        &songs,
-        &RewardSource::Dense,
-        None,
-    )
-    .unwrap();
+    let rep = dense_run(&cfg, &reference, &songs).unwrap();
     assert!(
         rep.final_eval > rep.start_eval,
         "dense reward {} -> {}",
@@ -521,16 +529,7 @@ fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
         feature_shift: -0.5,
         ..quick(dir.path(), 1)
     };
-    let mut policy = start_from(&reference).unwrap();
-    let err = train_ppo(
-        &bad,
-        &mut policy,
-        &reference,
-        &songs,
-        &RewardSource::Dense,
-        None,
-    )
-    .unwrap_err();
+    let err = dense_run(&bad, &reference, &songs).unwrap_err();
     assert!(err.to_string().contains("feature shift"), "{err}");
 }
 
@@ -549,16 +548,7 @@ fn one_song_turns_the_timbre_shift_off() {
             checkpoint_every: 0,
             ..quick(dir.path(), 2)
         };
-        let mut policy = start_from(&reference).unwrap();
-        let rep = train_ppo(
-            &cfg,
-            &mut policy,
-            &reference,
-            &songs,
-            &RewardSource::Dense,
-            None,
-        )
-        .unwrap();
+        let rep = dense_run(&cfg, &reference, &songs).unwrap();
         let log = std::fs::read_to_string(dir.path().join("ppo.log")).unwrap();
         (rep.state.history.total_reward, log)
     };
