@@ -9,9 +9,9 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_POLICY_MIX, CYCLE_PPO_FEATURE_SHIFT, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS,
-    CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig,
-    PolicyAlgorithm, RatingsSource, run_cycle,
+    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_LASSO,
+    CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource,
+    run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
 use recut_trainer::dpo::{DpoConfig, DpoLoss};
@@ -437,12 +437,12 @@ pub struct CycleArgs {
     /// PPO weight of the KL penalty to the starting policy.
     #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
     pub ppo_kl: f64,
-    /// PPO timbre-shift augmentation: each step the policy sees the drawn songs with a random
+    /// Timbre-shift augmentation (PPO and DPO): each step the policy sees its songs with a random
     /// offset per feature, this many times the features' spread over the training songs
     /// (0 = off). Teaches the policy the taste rather than the training songs' sound, so it
     /// carries over to songs of another kind.
-    #[arg(long, default_value_t = CYCLE_PPO_FEATURE_SHIFT)]
-    pub ppo_feature_shift: f64,
+    #[arg(long, default_value_t = CYCLE_FEATURE_SHIFT)]
+    pub feature_shift: f64,
     /// Share of the fine-tuning the new policy keeps, 0–1: its weights are the reference's
     /// plus this share of the change (1 = the fine-tuned policy as it is). Part of the way
     /// carries over to unseen songs better than the whole fine-tuning does.
@@ -538,6 +538,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             beta: a.beta,
             steps: a.dpo_steps,
             lr: a.lr,
+            feature_shift: a.feature_shift,
             seed: a.seed,
             ..Default::default()
         },
@@ -548,7 +549,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         ppo_lr: a.ppo_lr,
         ppo_rollouts: a.ppo_rollouts,
         ppo_kl: a.ppo_kl,
-        ppo_feature_shift: a.ppo_feature_shift,
+        feature_shift: a.feature_shift,
         policy_mix: a.policy_mix,
         eval: EvalOptions {
             target_fraction: a.target_fraction,

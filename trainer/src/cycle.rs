@@ -93,7 +93,7 @@ pub const CYCLE_REWARD_LASSO: f64 = 3.0;
 /// songs as with the rater (`opening`, seed 0): what it learned from 8 songs did not carry
 /// over, not the reward model.
 pub const CYCLE_POLICY_MIX: f64 = 0.7;
-/// Timbre-shift augmentation of a cycle's PPO ([`PpoConfig::feature_shift`]): each step the
+/// Timbre-shift augmentation of a cycle's PPO and DPO ([`crate::augment`]): each step the
 /// policy sees every drawn training song with one random offset per feature of about the
 /// features' spread over the training songs. The training songs are 8 game-music pieces and
 /// 3 of the 4 held-out songs are orchestral; a policy fine-tuned on the former learned their
@@ -101,7 +101,7 @@ pub const CYCLE_POLICY_MIX: f64 = 0.7;
 /// ratings each, `policy_mix` 0.7), the runs whose new policy won at least 3 of the 4
 /// held-out songs, and the mean win rate, were 18 and 0.623 without it, 22 and 0.649 with
 /// shift 1 (seeds 0–2: 10 → 12 of 15; seeds 3–5: 8 → 10).
-pub const CYCLE_PPO_FEATURE_SHIFT: f64 = 1.0;
+pub const CYCLE_FEATURE_SHIFT: f64 = 1.0;
 /// Range of decoding temperatures of the reward-labelled pairs.
 pub const LABEL_TEMPERATURES: (f64, f64) = (0.2, 1.0);
 /// Half-width of the range of target shares of PPO rollouts around the cycle's target.
@@ -172,9 +172,9 @@ pub struct CycleConfig {
     pub ppo_rollouts: usize,
     /// PPO KL coefficient.
     pub ppo_kl: f64,
-    /// PPO timbre-shift augmentation ([`PpoConfig::feature_shift`]; see
-    /// [`CYCLE_PPO_FEATURE_SHIFT`]).
-    pub ppo_feature_shift: f64,
+    /// Timbre-shift augmentation of PPO and DPO ([`crate::augment`]; see
+    /// [`CYCLE_FEATURE_SHIFT`]).
+    pub feature_shift: f64,
     /// Share of the fine-tuning kept, 0–1 (1 = the fine-tuned policy as it is); see
     /// [`CYCLE_POLICY_MIX`].
     pub policy_mix: f64,
@@ -792,7 +792,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
                 cfg.progress,
                 format!(
                     "ppo against {reward_version}, {} steps, timbre shift {}",
-                    cfg.ppo_steps, cfg.ppo_feature_shift
+                    cfg.ppo_steps, cfg.feature_shift
                 ),
             );
             let source = RewardSource::load(&reward_ckpt, dev)?;
@@ -801,7 +801,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
                 lr: cfg.ppo_lr,
                 rollouts_per_step: cfg.ppo_rollouts,
                 kl_coef: cfg.ppo_kl,
-                feature_shift: cfg.ppo_feature_shift,
+                feature_shift: cfg.feature_shift,
                 share_range: (
                     (cfg.target_fraction - PPO_SHARE_SPREAD).max(0.05),
                     cfg.target_fraction + PPO_SHARE_SPREAD,
@@ -822,7 +822,6 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
                 "ppo_best_eval": prep.state.best_eval,
                 "ppo_best_step": prep.state.best_step,
                 "ppo_steps": prep.state.step,
-                "ppo_feature_shift": cfg.ppo_feature_shift,
             });
             (prep.state.history, figures, "ppo")
         }
@@ -948,6 +947,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         figures: serde_json::json!({
             "algorithm": algo,
             "policy_mix": cfg.policy_mix,
+            "feature_shift": cfg.feature_shift,
             "judge": results.judge,
             "win_rate": results.win_rate,
             "songs_won": results.songs_won,

@@ -127,6 +127,11 @@ pub struct DpoConfig {
     pub batch_size: usize,
     pub lr: f64,
     pub grad_clip: f64,
+    /// Timbre-shift augmentation ([`crate::augment`]), in spreads of the training songs
+    /// (0 = off): each step the batch's songs are seen shifted by the policy and the
+    /// reference alike.
+    #[serde(default)]
+    pub feature_shift: f64,
     pub seed: u64,
 }
 
@@ -139,6 +144,7 @@ impl Default for DpoConfig {
             batch_size: 8,
             lr: 1e-4,
             grad_clip: 1.0,
+            feature_shift: 0.0,
             seed: 0,
         }
     }
@@ -244,7 +250,15 @@ pub fn train_dpo(
     if pairs.is_empty() {
         return Err(TrainError::Data("no decided pairs for DPO".into()));
     }
-    let (rw, rl) = reference_logps(reference, songs, pairs);
+    crate::augment::check_feature_shift(cfg.feature_shift)?;
+    let spread = crate::augment::timbre_spread(songs);
+    let shifting = crate::augment::shifts_anything(cfg.feature_shift, &spread);
+    // Shifted steps compute the reference on their own input.
+    let (rw, rl) = if shifting {
+        (Vec::new(), Vec::new())
+    } else {
+        reference_logps(reference, songs, pairs)
+    };
     let mut opt = nn::Adam::default().build(&policy.vs, cfg.lr)?;
     let mut rng = Rng::new(cfg.seed.wrapping_add(11));
     let device = policy.vs.device();
@@ -254,7 +268,7 @@ pub fn train_dpo(
     };
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     let mut pos = order.len();
-    for _ in 0..cfg.steps {
+    for step in 0..cfg.steps {
         let mut idx = Vec::with_capacity(cfg.batch_size);
         while idx.len() < cfg.batch_size.max(1).min(pairs.len()) {
             if pos >= order.len() {
@@ -264,11 +278,24 @@ pub fn train_dpo(
             idx.push(order[pos]);
             pos += 1;
         }
-        let (lw, ll, ent) = forward_pairs(policy, songs, pairs, &idx, true);
-        let ref_w =
-            Tensor::from_slice(&idx.iter().map(|&i| rw[i]).collect::<Vec<_>>()).to_device(device);
-        let ref_l =
-            Tensor::from_slice(&idx.iter().map(|&i| rl[i]).collect::<Vec<_>>()).to_device(device);
+        let (lw, ll, ent, ref_w, ref_l) = if shifting {
+            // The reference sees the same shifted songs as the policy, so the log-ratio
+            // compares the two on one input (its unshifted log-probabilities do not apply).
+            let drawn: Vec<usize> = idx.iter().map(|&i| pairs[i].song).collect();
+            let mut aug = crate::augment::step_rng(cfg.seed, step + 1);
+            let seen =
+                crate::augment::shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);
+            let (ref_w, ref_l, _) =
+                tch::no_grad(|| forward_pairs(reference, &seen, pairs, &idx, false));
+            let (lw, ll, ent) = forward_pairs(policy, &seen, pairs, &idx, true);
+            (lw, ll, ent, ref_w, ref_l)
+        } else {
+            let (lw, ll, ent) = forward_pairs(policy, songs, pairs, &idx, true);
+            let pick = |v: &[f32]| {
+                Tensor::from_slice(&idx.iter().map(|&i| v[i]).collect::<Vec<_>>()).to_device(device)
+            };
+            (lw, ll, ent, pick(&rw), pick(&rl))
+        };
         let loss = dpo_loss(cfg.loss, cfg.beta, &lw, &ll, &ref_w, &ref_l);
         let (kl, margin, acc) = tch::no_grad(|| {
             let dw = &lw - &ref_w;

@@ -511,6 +511,7 @@ fn main() -> Result<()> {
                     DpoKind::Robust => DpoLoss::Robust { epsilon },
                 },
                 beta,
+                feature_shift: ppo.feature_shift,
                 only_if_better,
                 seed,
                 checkpoint,
@@ -604,7 +605,7 @@ mod ppo_cmd {
         /// ppo: weight of the per-beat KL to the reference policy.
         #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
         pub kl_coef: f64,
-        /// ppo: timbre-shift augmentation: each step the policy sees the drawn songs with
+        /// ppo and dpo: timbre-shift augmentation: each step the policy sees its songs with
         /// one random offset per feature, this many times the features' spread over the
         /// training songs (0 = off; `cycle` uses 1).
         #[arg(long, default_value_t = PpoConfig::default().feature_shift)]
@@ -882,6 +883,8 @@ mod policy_cmd {
         pub temperature: f64,
         pub loss: DpoLoss,
         pub beta: f64,
+        /// DPO's timbre shift ([`recut_trainer::augment`]).
+        pub feature_shift: f64,
         pub only_if_better: bool,
         pub seed: u64,
         pub checkpoint: PathBuf,
@@ -985,6 +988,7 @@ mod policy_cmd {
                 steps: a.steps,
                 batch_size: a.batch_size,
                 lr: a.lr.unwrap_or(1e-4),
+                feature_shift: a.feature_shift,
                 seed: a.seed,
                 ..Default::default()
             };

@@ -34,7 +34,7 @@
 //! **Timbre shift** (`feature_shift` > 0, off by default; `cycle` turns it on): at each step
 //! the policy and the reference see every drawn song with one random offset per feature
 //! added to all its beats, of `feature_shift` times that feature's spread over the training
-//! songs ([`timbre_spread`], [`shifted_songs`]); the decoder, the dense reward and the
+//! songs ([`crate::augment`]); the decoder, the dense reward and the
 //! reward model see the song as it is. The offsets draw from a generator of their own, so
 //! the step's songs, shares and plan seeds are those of an unshifted run.
 //!
@@ -91,9 +91,6 @@ pub const EVAL_SHARE: f64 = recut_engine::candidates::DEFAULT_TARGET_FRACTION;
 const ADV_STD_FLOOR: f64 = 1e-6;
 /// Mixed into the seed per step so each step's generator differs (golden-ratio constant).
 const STEP_SEED_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-/// Mixed into the seed of a step's timbre shifts (a generator of their own, so turning the
-/// augmentation on leaves the step's draws of songs, shares and plans as they were).
-const SHIFT_SEED_MIX: u64 = 0xC2B2_AE3D_27D4_EB4F;
 /// Name of the state file inside a checkpoint folder.
 const STATE_FILE: &str = "state.json";
 /// Policy weights inside a checkpoint folder.
@@ -280,7 +277,7 @@ pub struct PpoConfig {
     /// step every drawn song is seen by the policy (and the reference, for the KL) with one
     /// offset per feature added to all its beats, drawn from N(0, (shift · σ_j)²), where σ_j
     /// is the spread of feature j's song means over the training songs; see
-    /// [`timbre_spread`]. The reward model and the decoder see the song as it is. A policy
+    /// [`crate::augment::timbre_spread`]. The reward model and the decoder see the song as it is. A policy
     /// fine-tuned on a few songs learns their absolute timbre; shifted copies ask it to act on
     /// what does not move with the timbre (structure, contrasts within the song).
     pub feature_shift: f64,
@@ -362,10 +359,7 @@ impl PpoConfig {
         if self.rollouts_per_step == 0 || self.plans_per_song == 0 || self.ppo_epochs == 0 {
             return bad("rollouts_per_step, plans_per_song and ppo_epochs must be > 0");
         }
-        if !(self.feature_shift.is_finite() && self.feature_shift >= 0.0) {
-            return bad(&format!("feature shift {} must be ≥ 0", self.feature_shift));
-        }
-        Ok(())
+        crate::augment::check_feature_shift(self.feature_shift)
     }
 
     /// Songs drawn per step.
@@ -464,63 +458,6 @@ pub struct Rollout {
     pub total: f64,
     pub advantages: Vec<f32>,
     pub returns: Vec<f32>,
-}
-
-/// Spread of each feature over songs: the standard deviation (over `songs`) of the
-/// song's mean of that feature, in feature units; the scale of
-/// [`PpoConfig::feature_shift`]. All zeros with fewer than two songs.
-pub fn timbre_spread(songs: &[Song]) -> [f32; FEATURE_DIM] {
-    let means: Vec<[f64; FEATURE_DIM]> = songs
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            let mut m = [0.0f64; FEATURE_DIM];
-            for row in s.features() {
-                m.iter_mut().zip(row).for_each(|(m, &x)| *m += f64::from(x));
-            }
-            m.map(|v| v / s.len() as f64)
-        })
-        .collect();
-    let mut out = [0.0f32; FEATURE_DIM];
-    if means.len() < 2 {
-        return out;
-    }
-    let n = means.len() as f64;
-    for (j, o) in out.iter_mut().enumerate() {
-        let mu = means.iter().map(|m| m[j]).sum::<f64>() / n;
-        let var = means.iter().map(|m| (m[j] - mu).powi(2)).sum::<f64>() / (n - 1.0);
-        *o = var.sqrt() as f32;
-    }
-    out
-}
-
-/// `songs` with every song in `drawn` timbre-shifted ([`PpoConfig::feature_shift`]): one
-/// offset per feature, `shift · spread_j · N(0, 1)`, added to each of the song's beats.
-/// The other songs are shared, not copied.
-pub fn shifted_songs(
-    songs: &[Song],
-    drawn: &[usize],
-    shift: f64,
-    spread: &[f32; FEATURE_DIM],
-    rng: &mut Rng,
-) -> Vec<Song> {
-    let mut out = songs.to_vec();
-    let mut done = std::collections::BTreeSet::new();
-    for &i in drawn {
-        if !done.insert(i) {
-            continue;
-        }
-        let offset: Vec<f32> = spread
-            .iter()
-            .map(|&s| (shift * f64::from(s) * rng.normal()) as f32)
-            .collect();
-        let mut a = (*songs[i].analysis).clone();
-        for row in &mut a.features {
-            row.iter_mut().zip(&offset).for_each(|(x, d)| *x += d);
-        }
-        out[i] = Song::new(songs[i].id.clone(), std::sync::Arc::new(a));
-    }
-    out
 }
 
 /// Policy logits and per-beat values (evaluation mode, no gradient) for whole songs, one
@@ -1101,8 +1038,8 @@ pub fn train_ppo(
     let mut opt = nn::Adam::default().build(&policy.vs, cfg.lr)?;
     let mut checkpoints = Vec::new();
     let spp = cfg.songs_per_step();
-    let spread = timbre_spread(songs);
-    let shifting = cfg.feature_shift > 0.0 && spread.iter().any(|&s| s > 0.0);
+    let spread = crate::augment::timbre_spread(songs);
+    let shifting = crate::augment::shifts_anything(cfg.feature_shift, &spread);
     if cfg.feature_shift > 0.0 && !shifting {
         log.line("timbre shift off: the training songs do not differ (one song)")?;
     }
@@ -1127,8 +1064,9 @@ pub fn train_ppo(
         let shifted;
         let seen: &[Song] = if shifting {
             let drawn: Vec<usize> = specs.iter().map(|s| s.0).collect();
-            let mut aug = Rng::new(cfg.seed ^ SHIFT_SEED_MIX.wrapping_mul(step as u64));
-            shifted = shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);
+            let mut aug = crate::augment::step_rng(cfg.seed, step);
+            shifted =
+                crate::augment::shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);
             &shifted
         } else {
             songs

@@ -206,8 +206,8 @@ fn a_small_ppo_cycle() {
     assert_eq!(figures["training"]["ppo_steps"], 3);
     // The timbre shift is on by default, and the lineage says by how much.
     assert_eq!(
-        figures["training"]["ppo_feature_shift"],
-        recut_trainer::cycle::CYCLE_PPO_FEATURE_SHIFT
+        figures["feature_shift"],
+        recut_trainer::cycle::CYCLE_FEATURE_SHIFT
     );
     let dir = PathBuf::from(r["dir"].as_str().unwrap());
     let history: serde_json::Value =

@@ -277,3 +277,52 @@ fn weight_mix_moves_a_policy_towards_its_reference() {
     );
     assert!((max_weight_gap(&half, &reference) - to_ref).abs() < 1e-12);
 }
+
+/// DPO with the timbre shift: the reference is scored on the same shifted songs as the
+/// policy, so at the first step (policy = reference) every pair's log-ratio difference is
+/// 0 and the sigmoid loss is exactly ln 2, as without the shift; later steps learn; a
+/// negative shift is refused.
+#[test]
+fn timbre_shifted_dpo_compares_policy_and_reference_on_one_input() {
+    let _guard = torch_lock();
+    tch::manual_seed(4);
+    let songs: Vec<Song> = DPO_TRAIN[..3].iter().map(|n| load(n)).collect();
+    let reference = PolicyNet::new(&small_config(), Device::Cpu).unwrap();
+    let rater = Rater::new(Taste::Energetic);
+    let (pairs, _) = simulate_dpo_pairs(&songs, &rater, 24, 128, 9);
+    assert!(pairs.len() >= 8, "{} decided pairs", pairs.len());
+    for shift in [0.0, 1.0] {
+        let mut policy = clone_policy(&reference).unwrap();
+        let cfg = DpoConfig {
+            steps: 6,
+            batch_size: 4,
+            lr: 1e-3,
+            feature_shift: shift,
+            seed: 3,
+            ..Default::default()
+        };
+        let rep = train_dpo(&mut policy, &reference, &songs, &pairs, &cfg).unwrap();
+        assert!(
+            (rep.loss[0] - std::f64::consts::LN_2).abs() < 1e-5,
+            "shift {shift}: first loss {} is not ln 2",
+            rep.loss[0]
+        );
+        assert!(
+            rep.margin[0].abs() < 1e-6,
+            "shift {shift}: {:?}",
+            rep.margin
+        );
+        assert!(
+            rep.loss.iter().all(|l| l.is_finite()) && rep.loss[5] != rep.loss[0],
+            "shift {shift}: {:?}",
+            rep.loss
+        );
+    }
+    let mut policy = clone_policy(&reference).unwrap();
+    let bad = DpoConfig {
+        feature_shift: f64::NAN,
+        ..Default::default()
+    };
+    let err = train_dpo(&mut policy, &reference, &songs, &pairs, &bad).unwrap_err();
+    assert!(err.to_string().contains("feature shift"), "{err}");
+}

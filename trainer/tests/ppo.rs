@@ -10,12 +10,12 @@ use std::sync::Arc;
 use common::song;
 use recut_engine::Analysis;
 use recut_engine::FEATURE_DIM;
+use recut_trainer::augment::{shifted_songs, timbre_spread};
 use recut_trainer::history::TrainingHistory;
 use recut_trainer::model::{Batch, PolicyConfig, PolicyNet};
 use recut_trainer::ppo::{
     Advantage, PpoConfig, RewardMix, RewardSource, Rollout, assign_advantages, clipped_surrogate,
-    crop_rollouts, gae, load_checkpoint, masked_kl, shifted_songs, start_from, timbre_spread,
-    train_ppo,
+    crop_rollouts, gae, load_checkpoint, masked_kl, start_from, train_ppo,
 };
 use recut_trainer::rng::Rng;
 use recut_trainer::train_policy::Song;
