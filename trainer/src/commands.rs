@@ -581,6 +581,8 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
                 "dpo on {} rated + {} labelled pairs",
                 r.dpo_rated_pairs, r.dpo_labelled_pairs
             )
+        } else if r.policy_unchanged {
+            "ppo policy unchanged: no step scored above the starting one".to_owned()
         } else {
             "ppo policy".to_owned()
         }

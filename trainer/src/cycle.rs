@@ -283,6 +283,10 @@ pub struct CycleReport {
     pub reward_inputs: Option<Vec<usize>>,
     pub dpo_rated_pairs: usize,
     pub dpo_labelled_pairs: usize,
+    /// The policy step kept the starting policy as it was (PPO: no step scored above it on
+    /// the training songs' evaluation plans), so old and new tie on every song.
+    #[serde(default)]
+    pub policy_unchanged: bool,
     pub results: TestResults,
     pub seconds: StepTimes,
 }
@@ -774,6 +778,9 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         dpo_pairs.extend(labelled);
     }
     let mut policy = clone_policy(&reference)?;
+    // Whether the policy step handed back the reference unchanged (PPO: no step scored
+    // above it); the mix and the version then must not suggest a fine-tuning.
+    let mut policy_unchanged = false;
     let (mut history, policy_figures, algo) = match cfg.algorithm {
         PolicyAlgorithm::Dpo => {
             say(
@@ -820,6 +827,20 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
             // reference itself when no step beat it), not whichever step came last:
             // PPO against a learned reward wanders.
             policy = PolicyNet::load(&prep.best_path, dev)?;
+            if prep.state.best_step == 0 {
+                policy_unchanged = true;
+                say(
+                    cfg.progress,
+                    format!(
+                        "ppo: no step scored above the starting policy on the training songs' \
+                         evaluation plans ({:.4} at step 0), so the new policy is the starting \
+                         one; usually the reward model did not learn the ratings (validation \
+                         accuracy {})",
+                        prep.start_eval,
+                        reward_val_accuracy.map_or("-".into(), |a| format!("{a:.3}"))
+                    ),
+                );
+            }
             let figures = serde_json::json!({
                 "ppo_start_eval": prep.start_eval,
                 "ppo_final_eval": prep.final_eval,
@@ -830,7 +851,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
             (prep.state.history, figures, "ppo")
         }
     };
-    if cfg.policy_mix < 1.0 {
+    if cfg.policy_mix < 1.0 && !policy_unchanged {
         policy.interpolate_towards(&reference, cfg.policy_mix)?;
         say(
             cfg.progress,
@@ -981,6 +1002,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         reward_inputs: rrep.inputs_in_use.clone(),
         dpo_rated_pairs: n_rated,
         dpo_labelled_pairs: n_labelled,
+        policy_unchanged,
         results,
         seconds: times,
     };

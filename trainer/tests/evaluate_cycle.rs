@@ -232,6 +232,56 @@ fn a_small_ppo_cycle() {
     }
 }
 
+/// A PPO run in which no step beats the starting policy (here: a learning rate of 0, so
+/// every step scores what step 0 did) hands the starting policy back, and the cycle says
+/// so instead of reporting a fine-tuning: the report flags it, the kept weights are the
+/// reference's, and old and new tie on every held-out comparison.
+#[test]
+fn a_ppo_cycle_that_beats_nothing_keeps_and_names_the_starting_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = three_songs(dir.path());
+    let report = dir.path().join("cycle.json");
+    let o = trainer()
+        .args(["cycle", "--taste", "tight", "--songs"])
+        .arg(&songs)
+        .args(SMALL_CYCLE)
+        .args(["--ppo-steps", "2", "--ppo-rollouts", "8", "--ppo-lr", "0"])
+        .arg("--out-dir")
+        .arg(dir.path().join("models"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = check(&o);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stdout.contains("ppo policy unchanged: no step scored above the starting one"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("so the new policy is the starting one"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("of the way from the reference to the fine-tuned ones"),
+        "{stderr}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["policy_unchanged"], true, "{r}");
+    let results = &r["results"];
+    for song in results["songs"].as_array().unwrap() {
+        assert_eq!(song["ties"], song["comparisons"], "{song}");
+    }
+    let cycle_dir = PathBuf::from(r["dir"].as_str().unwrap());
+    let load = |p: PathBuf| PolicyNet::load(&p, tch::Device::Cpu).unwrap();
+    let reference = load(cycle_dir.join("reference.safetensors")).vs.variables();
+    for (name, w) in load(cycle_dir.join("policy.safetensors")).vs.variables() {
+        let gap = f64::try_from((&w - &reference[&name]).abs().max()).unwrap();
+        assert_eq!(gap, 0.0, "{name}");
+    }
+}
+
 /// One small DPO cycle (three short songs, one held out, tiny budgets), then `stats` and
 /// `reward --ratings` on the ratings it collected.
 #[test]
