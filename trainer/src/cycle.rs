@@ -741,12 +741,12 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
     )?;
     let reward_val_accuracy = rrep.best_val.as_ref().and_then(|v| v.accuracy);
     times.reward = t.elapsed().as_secs_f64();
+    let val_accuracy_text = reward_val_accuracy.map_or("-".into(), |a| format!("{a:.3}"));
     say(
         cfg.progress,
         format!(
-            "reward {reward_version}: {} pairs, val accuracy {}",
+            "reward {reward_version}: {} pairs, val accuracy {val_accuracy_text}",
             pairs.len(),
-            reward_val_accuracy.map_or("-".into(), |a| format!("{a:.3}"))
         ),
     );
     if let Some(used) = rrep
@@ -778,10 +778,9 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         dpo_pairs.extend(labelled);
     }
     let mut policy = clone_policy(&reference)?;
-    // Whether the policy step handed back the reference unchanged (PPO: no step scored
-    // above it); the mix and the version then must not suggest a fine-tuning.
-    let mut policy_unchanged = false;
-    let (mut history, policy_figures, algo) = match cfg.algorithm {
+    // `policy_unchanged`: the policy step handed back the reference as it was (PPO: no
+    // step scored above it), so there is no fine-tuning to mix or to report.
+    let (mut history, policy_figures, algo, policy_unchanged) = match cfg.algorithm {
         PolicyAlgorithm::Dpo => {
             say(
                 cfg.progress,
@@ -796,7 +795,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
                 "dpo_rated_pairs": n_rated,
                 "dpo_labelled_pairs": n_labelled,
             });
-            (drep.history(), figures, "dpo")
+            (drep.history(), figures, "dpo", false)
         }
         PolicyAlgorithm::Ppo => {
             say(
@@ -827,17 +826,16 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
             // reference itself when no step beat it), not whichever step came last:
             // PPO against a learned reward wanders.
             policy = PolicyNet::load(&prep.best_path, dev)?;
-            if prep.state.best_step == 0 {
-                policy_unchanged = true;
+            let unchanged = prep.state.best_step == 0;
+            if unchanged {
                 say(
                     cfg.progress,
                     format!(
                         "ppo: no step scored above the starting policy on the training songs' \
                          evaluation plans ({:.4} at step 0), so the new policy is the starting \
                          one; usually the reward model did not learn the ratings (validation \
-                         accuracy {})",
+                         accuracy {val_accuracy_text})",
                         prep.start_eval,
-                        reward_val_accuracy.map_or("-".into(), |a| format!("{a:.3}"))
                     ),
                 );
             }
@@ -848,7 +846,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
                 "ppo_best_step": prep.state.best_step,
                 "ppo_steps": prep.state.step,
             });
-            (prep.state.history, figures, "ppo")
+            (prep.state.history, figures, "ppo", unchanged)
         }
     };
     if cfg.policy_mix < 1.0 && !policy_unchanged {
