@@ -327,7 +327,7 @@ pub fn train_reward(
         // from an earlier one keeps its parent's, so the parent's weights keep their meaning.
         if !mlp.is_fitted() {
             let (a, b) = d.rows(&train);
-            mlp.fit_normalisation(&Tensor::cat(&[a, b], 0));
+            mlp.fit_normalisation(&Tensor::cat(&[&a, &b], 0), &(&a - &b));
         }
     }
     let mut opt = nn::Adam {

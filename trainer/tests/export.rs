@@ -56,7 +56,8 @@ fn check_reward(config: RewardConfig) {
     let batch = Batch::new(&[(&f0, &a0), (&f1, &a1)], Device::Cpu);
     if let RewardNet::Mlp(m) = &mut model.net {
         // A fitted normalisation (not the identity), so the export must carry it.
-        m.fit_normalisation(&edit_summary(&batch.features, &batch.actions, &batch.mask));
+        let s = edit_summary(&batch.features, &batch.actions, &batch.mask);
+        m.fit_normalisation(&s, &s);
         assert!(m.is_fitted());
     }
     let torch = to_vec_f32(&model.score(&batch));

@@ -320,3 +320,54 @@ fn ratings_adapt_to_pairs() {
     assert_eq!(pairs[0].strength, 2);
     assert_eq!(skipped.len(), 2, "{skipped:?}");
 }
+
+#[test]
+fn mlp_inputs_are_scaled_by_their_spread_within_pairs() {
+    use recut_trainer::model::reward::{MIN_PAIR_SPREAD_SHARE, MIN_STD, RewardMlp};
+    use tch::{Kind, Tensor, nn};
+    // Three pairs (edit A, edit B) of three descriptor entries:
+    // 0 differs between songs (±10) far more than within a pair: its within-pair spread
+    //   is floored at MIN_PAIR_SPREAD_SHARE of its overall spread;
+    // 1 differs within pairs about as much as overall: divided by its within-pair spread;
+    // 2 never changes: divided by MIN_STD.
+    let a_vals = [[10.0, 1.0, 5.0], [-10.0, -2.0, 5.0], [0.5, 3.0, 5.0]];
+    let b_vals = [[9.0, -1.0, 5.0], [-9.0, 2.0, 5.0], [0.0, 0.0, 5.0]];
+    let dim = SUMMARY_DIM as usize;
+    let rows = |v: &[[f64; 3]; 3]| {
+        let mut out = vec![0f32; 3 * dim];
+        for (r, e) in v.iter().enumerate() {
+            for k in 0..3 {
+                out[r * dim + k] = e[k] as f32;
+            }
+        }
+        Tensor::from_slice(&out).view([3, SUMMARY_DIM])
+    };
+    let (a, b) = (rows(&a_vals), rows(&b_vals));
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut mlp = RewardMlp::new(vs.root(), &MlpConfig::default());
+    mlp.fit_normalisation(&Tensor::cat(&[&a, &b], 0), &(&a - &b));
+    // Population standard deviation (divided by n), as the normalisation computes it.
+    let std = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    let scale: Vec<f64> = Vec::<f32>::try_from(mlp.scale.to_kind(Kind::Float))
+        .expect("floats")
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    for k in 0..2 {
+        let levels: Vec<f64> = a_vals.iter().chain(&b_vals).map(|e| e[k]).collect();
+        let diffs: Vec<f64> = a_vals.iter().zip(&b_vals).map(|(x, y)| x[k] - y[k]).collect();
+        let (level, pair) = (std(&levels), std(&diffs));
+        let floored = MIN_PAIR_SPREAD_SHARE * level > pair;
+        assert_eq!(floored, k == 0, "entry {k}: pair spread {pair}, overall {level}");
+        let want = 1.0 / pair.max(MIN_PAIR_SPREAD_SHARE * level);
+        assert!(
+            (scale[k] - want).abs() < 1e-4 * want,
+            "entry {k}: scale {} vs {want} (pair spread {pair}, overall {level})",
+            scale[k]
+        );
+    }
+    assert!((scale[2] - 1.0 / MIN_STD).abs() < 1e-2, "entry 2: {}", scale[2]);
+}
