@@ -250,6 +250,11 @@ pub struct EvaluateArgs {
     /// Edits per song and policy (same seeds for both).
     #[arg(long, default_value_t = 8)]
     pub plans: usize,
+    /// Edits sampled per song to find how much better than the old policy's edits the
+    /// judge can be pleased (songs where the old edits are already the best found can only
+    /// be tied); 0 = off.
+    #[arg(long, default_value_t = recut_trainer::evaluate::DEFAULT_HEADROOM_PLANS)]
+    pub headroom: usize,
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
     /// Output folder: `test_results.json` and `<song>/{old,new}.wav`.
@@ -308,6 +313,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         temperature: a.temperature,
         plans: a.plans,
         seed: a.seed,
+        headroom_plans: a.headroom,
         ..Default::default()
     };
     let results = evaluate_policies(

@@ -6,7 +6,20 @@
 //! simulated rater's utility, or a reward model's score) each (old, new) pair of edits
 //! with the same seed is a comparison the new policy wins (1), ties (½, scores within
 //! [`TIE_EPSILON`]) or loses (0); a song is won when the new policy's win rate on it is
-//! above ½. The first edit of each policy can be rendered to
+//! above ½.
+//!
+//! **Headroom.** A song where the old policy's edits are already the best the judge can
+//! find cannot be won, only tied (a `tight` rater's edit with one removed stretch, the
+//! fewest a shorter edit can have, is one). With `headroom_plans` > 0, that many more
+//! edits are sampled per song from the old policy's logits, at temperatures from
+//! [`HEADROOM_TEMPERATURES`] and, every other edit, with the keep and cut logits jittered by
+//! up to ±[`HEADROOM_JITTER`]; an old edit that none of them (and no new edit) beats is
+//! counted as at the best found, and the song's reachable win rate is what a new policy
+//! would get by tying those and winning every other comparison. A song is winnable when
+//! that is above ½. The search is a sample, so the reachable rate is a lower bound of the
+//! true one: a song it calls unwinnable may have better edits nobody sampled.
+//!
+//! The first edit of each policy can be rendered to
 //! `<wav_dir>/<song_id>/{old,new}.wav` for listening (the seed's `policy_test_output`).
 //! Everything goes to `test_results.json` ([`TestResults`]).
 
@@ -28,6 +41,15 @@ use crate::rng::Rng;
 pub const TIE_EPSILON: f64 = 1e-9;
 /// File name of the results.
 pub const RESULTS_FILE: &str = "test_results.json";
+/// Decoder temperatures the headroom search cycles through (module doc).
+pub const HEADROOM_TEMPERATURES: [f64; 5] = [0.3, 0.6, 1.0, 1.5, 2.5];
+/// Largest jitter added to the keep and cut logits of every other headroom edit, logits
+/// (spreads the cuts over the song when the policy's own logits keep them in one place).
+pub const HEADROOM_JITTER: f64 = 2.0;
+/// Mixed into the seed of the headroom search's generator.
+const HEADROOM_SEED_MIX: u64 = 0x4845_4144_524F_4F4D;
+/// Default number of headroom edits per song (256 took 0.3 s per 3-minute song).
+pub const DEFAULT_HEADROOM_PLANS: usize = 256;
 
 /// A tch policy network as an engine [`Policy`] (candidates, evaluation).
 pub struct NetPolicy<'a> {
@@ -98,6 +120,10 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Crossfade at splices of the rendered WAVs, seconds.
     pub crossfade_s: f64,
+    /// Edits sampled per song to find the judge's headroom above the old policy (module
+    /// doc); 0 = off.
+    #[serde(default)]
+    pub headroom_plans: usize,
 }
 
 impl Default for EvalOptions {
@@ -108,6 +134,7 @@ impl Default for EvalOptions {
             plans: 8,
             seed: 1234,
             crossfade_s: Crossfade::default().seconds(),
+            headroom_plans: DEFAULT_HEADROOM_PLANS,
         }
     }
 }
@@ -135,6 +162,14 @@ pub struct SongResult {
     pub ties: usize,
     /// Share of comparisons the new policy wins (ties ½); `None` without a judge.
     pub win_rate: Option<f64>,
+    /// Old edits that no headroom edit beats (module doc); `None` without a judge or
+    /// without headroom edits.
+    #[serde(default)]
+    pub old_at_best: Option<usize>,
+    /// The highest win rate a new policy could reach here as far as the headroom search
+    /// knows: ties on the old edits at the best found, wins on the rest.
+    #[serde(default)]
+    pub reachable_win_rate: Option<f64>,
     pub old: PlanFigures,
     pub new: PlanFigures,
     /// Rendered first edits, when asked for.
@@ -176,6 +211,10 @@ pub struct TestResults {
     pub songs_won: Option<usize>,
     /// `songs_won / songs`.
     pub song_win_share: Option<f64>,
+    /// Songs whose reachable win rate is above ½ (module doc): the most `songs_won`
+    /// could be, as far as the headroom search knows.
+    #[serde(default)]
+    pub songs_winnable: Option<usize>,
     pub seconds: f64,
 }
 
@@ -260,6 +299,8 @@ pub fn evaluate_policies(
         bar.set_style(style.progress_chars("=> "));
     }
     let mut rng = Rng::new(opts.seed);
+    // Its own generator, so the compared edits' seeds are the same with or without it.
+    let mut headroom_rng = Rng::new(opts.seed ^ HEADROOM_SEED_MIX);
     let (mut all_old, mut all_new) = (Acc::default(), Acc::default());
     let (mut wins_all, mut n_all) = (0.0, 0usize);
     let mut results = Vec::with_capacity(songs.len());
@@ -272,6 +313,9 @@ pub fn evaluate_policies(
         let (mut acc_old, mut acc_new) = (Acc::default(), Acc::default());
         let (mut wins, mut ties, mut n) = (0.0, 0usize, 0usize);
         let mut first: Option<(Plan, Plan)> = None;
+        // Judge scores of the old edits, and the best score of any edit seen.
+        let mut old_scores = Vec::with_capacity(opts.plans);
+        let mut best = f64::NEG_INFINITY;
         for _ in 0..opts.plans {
             let seed = rng.next_u64();
             let (Ok(po), Ok(pn)) = (
@@ -290,6 +334,8 @@ pub fn evaluate_policies(
             acc_old.add(&po, scores.map(|s| s.0));
             acc_new.add(&pn, scores.map(|s| s.1));
             if let Some((so, sn)) = scores {
+                old_scores.push(so);
+                best = best.max(so).max(sn);
                 if (sn - so).abs() < TIE_EPSILON {
                     wins += 0.5;
                     ties += 1;
@@ -300,6 +346,21 @@ pub fn evaluate_policies(
             n += 1;
             first.get_or_insert((po, pn));
         }
+        let headroom = match judge {
+            Some(j) if opts.headroom_plans > 0 && !old_scores.is_empty() => {
+                let found = headroom_best(a, &lo, &c, j, opts, &mut headroom_rng)?;
+                let at_best = old_scores
+                    .iter()
+                    .filter(|&&so| so >= best.max(found) - TIE_EPSILON)
+                    .count();
+                let k = old_scores.len();
+                Some((
+                    at_best,
+                    (0.5 * at_best as f64 + (k - at_best) as f64) / k as f64,
+                ))
+            }
+            _ => None,
+        };
         let (mut old_wav, mut new_wav) = (None, None);
         if let (Some(dir), Some(path), Some((po, pn))) = (wav_dir, &s.path, &first) {
             let audio = recut_engine::audio::decode_file(path)?;
@@ -320,6 +381,8 @@ pub fn evaluate_policies(
             comparisons: n,
             ties,
             win_rate: (judged && n > 0).then(|| wins / n as f64),
+            old_at_best: headroom.map(|h| h.0),
+            reachable_win_rate: headroom.map(|h| h.1),
             old: acc_old.figures(judged),
             new: acc_new.figures(judged),
             old_wav,
@@ -339,6 +402,12 @@ pub fn evaluate_policies(
             .filter(|r| r.win_rate.is_some_and(|w| w > 0.5))
             .count()
     });
+    let songs_winnable = (judged && opts.headroom_plans > 0).then(|| {
+        results
+            .iter()
+            .filter(|r| r.reachable_win_rate.is_some_and(|w| w > 0.5))
+            .count()
+    });
     Ok(TestResults {
         old: PolicyRef::of(old),
         new: PolicyRef::of(new),
@@ -349,9 +418,41 @@ pub fn evaluate_policies(
         win_rate: (judged && n_all > 0).then(|| wins_all / n_all as f64),
         songs_won,
         song_win_share: songs_won.map(|w| w as f64 / results.len() as f64),
+        songs_winnable,
         songs: results,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The best judge score among `opts.headroom_plans` edits sampled from the old policy's
+/// `logits` (module doc), `NEG_INFINITY` when none decodes.
+fn headroom_best(
+    a: &Analysis,
+    logits: &[[f32; 3]],
+    c: &Constraints,
+    judge: &Judge,
+    opts: &EvalOptions,
+    rng: &mut Rng,
+) -> Result<f64> {
+    let mut best = f64::NEG_INFINITY;
+    let mut jittered = logits.to_vec();
+    for i in 0..opts.headroom_plans {
+        let t = HEADROOM_TEMPERATURES[i % HEADROOM_TEMPERATURES.len()];
+        let src = if i % 2 == 1 {
+            for (j, l) in jittered.iter_mut().zip(logits) {
+                for k in 0..2 {
+                    j[k] = l[k] + rng.range(-HEADROOM_JITTER, HEADROOM_JITTER) as f32;
+                }
+            }
+            &jittered
+        } else {
+            logits
+        };
+        if let Ok(plan) = decode(a, src, c, t, rng.next_u64()) {
+            best = best.max(judge.score(&a.features, &plan.action_indices())?);
+        }
+    }
+    Ok(best)
 }
 
 impl TestResults {
@@ -392,13 +493,32 @@ impl TestResults {
             win(self.win_rate)
         ));
         match (&self.judge, self.songs_won) {
-            (Some(j), Some(w)) => s.push_str(&format!(
-                "judged by {j}: new wins {:.3} of comparisons, {w} of {} songs; mean score {:.3} -> {:.3}\n",
-                self.win_rate.unwrap_or(f64::NAN),
-                self.songs.len(),
-                self.overall_old.score.unwrap_or(f64::NAN),
-                self.overall_new.score.unwrap_or(f64::NAN),
-            )),
+            (Some(j), Some(w)) => {
+                s.push_str(&format!(
+                    "judged by {j}: new wins {:.3} of comparisons, {w} of {} songs; mean score {:.3} -> {:.3}\n",
+                    self.win_rate.unwrap_or(f64::NAN),
+                    self.songs.len(),
+                    self.overall_old.score.unwrap_or(f64::NAN),
+                    self.overall_new.score.unwrap_or(f64::NAN),
+                ));
+                if let Some(k) = self.songs_winnable {
+                    s.push_str(&format!(
+                        "headroom ({} sampled edits per song): {k} of {} songs winnable; old edits at the best found: {}\n",
+                        self.options.headroom_plans,
+                        self.songs.len(),
+                        self.songs
+                            .iter()
+                            .map(|r| format!(
+                                "{} {}/{}",
+                                r.song_id,
+                                r.old_at_best.unwrap_or(0),
+                                r.comparisons
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
             _ => s.push_str("no judge (give --rater or --reward-model for a win rate)\n"),
         }
         s

@@ -92,6 +92,55 @@ fn evaluate_writes_results_and_wav_pairs() {
     }
 }
 
+/// The headroom search tells the songs a new policy can win from those it can only tie:
+/// the shipped policy cuts `lincity_van_herk_city_blues` to 75 % in one removed stretch,
+/// the fewest a shorter edit can have, so a `tight` rater is already as pleased as it can
+/// be, while an `energetic` one would prefer louder bars kept.
+#[test]
+fn evaluate_reports_which_songs_leave_room_to_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = songs_dir(dir.path(), &["lincity_van_herk_city_blues.ogg"]);
+    let run = |taste: &str, headroom: &str| -> serde_json::Value {
+        let out = dir.path().join(format!("{taste}-{headroom}"));
+        let stdout = check(
+            &trainer()
+                .args(["evaluate", "--old"])
+                .arg(shipped_policy())
+                .arg("--new")
+                .arg(shipped_policy())
+                .arg("--songs")
+                .arg(&songs)
+                .args(["--rater", taste, "--plans", "4", "--headroom", headroom])
+                .arg("--no-wavs")
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap(),
+        );
+        if headroom != "0" {
+            assert!(stdout.contains("songs winnable"), "{stdout}");
+        }
+        serde_json::from_str(&std::fs::read_to_string(out.join("test_results.json")).unwrap())
+            .unwrap()
+    };
+    let tight = run("tight", "64");
+    let song = &tight["songs"][0];
+    assert_eq!(song["ties"], 4, "{song}");
+    assert_eq!(song["old_at_best"], 4, "{song}");
+    assert_eq!(song["reachable_win_rate"], 0.5, "{song}");
+    assert_eq!(tight["songs_winnable"], 0, "{tight}");
+    let energetic = run("energetic", "64");
+    let song = &energetic["songs"][0];
+    assert!(song["old_at_best"].as_u64().unwrap() < 4, "{song}");
+    assert!(song["reachable_win_rate"].as_f64().unwrap() > 0.5, "{song}");
+    assert_eq!(energetic["songs_winnable"], 1, "{energetic}");
+    let off = run("energetic", "0");
+    assert!(off["songs_winnable"].is_null(), "{off}");
+    assert!(off["songs"][0]["old_at_best"].is_null(), "{off}");
+    // The compared edits do not depend on the search: same figures with it and without.
+    assert_eq!(off["songs"][0]["old"], energetic["songs"][0]["old"]);
+}
+
 #[test]
 fn evaluate_without_a_judge_reports_figures_only() {
     let dir = tempfile::tempdir().unwrap();

@@ -358,10 +358,18 @@ fn mlp_inputs_are_scaled_by_their_spread_within_pairs() {
         .collect();
     for k in 0..2 {
         let levels: Vec<f64> = a_vals.iter().chain(&b_vals).map(|e| e[k]).collect();
-        let diffs: Vec<f64> = a_vals.iter().zip(&b_vals).map(|(x, y)| x[k] - y[k]).collect();
+        let diffs: Vec<f64> = a_vals
+            .iter()
+            .zip(&b_vals)
+            .map(|(x, y)| x[k] - y[k])
+            .collect();
         let (level, pair) = (std(&levels), std(&diffs));
         let floored = MIN_PAIR_SPREAD_SHARE * level > pair;
-        assert_eq!(floored, k == 0, "entry {k}: pair spread {pair}, overall {level}");
+        assert_eq!(
+            floored,
+            k == 0,
+            "entry {k}: pair spread {pair}, overall {level}"
+        );
         let want = 1.0 / pair.max(MIN_PAIR_SPREAD_SHARE * level);
         assert!(
             (scale[k] - want).abs() < 1e-4 * want,
@@ -369,5 +377,9 @@ fn mlp_inputs_are_scaled_by_their_spread_within_pairs() {
             scale[k]
         );
     }
-    assert!((scale[2] - 1.0 / MIN_STD).abs() < 1e-2, "entry 2: {}", scale[2]);
+    assert!(
+        (scale[2] - 1.0 / MIN_STD).abs() < 1e-2,
+        "entry 2: {}",
+        scale[2]
+    );
 }

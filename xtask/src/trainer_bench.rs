@@ -141,6 +141,7 @@ fn cycle_run(
         "report": report,
         "held_out_songs": r["held_out_songs"],
         "songs_won": results["songs_won"],
+        "songs_winnable": results["songs_winnable"],
         "song_win_share": results["song_win_share"],
         "win_rate": results["win_rate"],
         "score_old": results["overall_old"]["score"],
@@ -213,8 +214,15 @@ fn table(summary: &Value, algorithms: &[&str]) -> String {
             SONGS_WON_TARGET * 100.0
         );
         out += &format!(
-            "{:<14}{:>16}{:>10}{:>12}{:>18}{:>10}{:>6}\n",
-            "taste", "songs won", "win rate", "reward acc", "score old→new", "seconds", "met"
+            "{:<14}{:>16}{:>12}{:>10}{:>12}{:>18}{:>10}{:>6}\n",
+            "taste",
+            "songs won",
+            "winnable",
+            "win rate",
+            "reward acc",
+            "score old→new",
+            "seconds",
+            "met"
         );
         for row in &rows {
             let runs = row["cycle"][algorithm]
@@ -240,14 +248,18 @@ fn table(summary: &Value, algorithms: &[&str]) -> String {
                     format!("{}/{n}", num(&c["songs_won"], 0))
                 })
                 .collect();
+            // Songs where the headroom search found edits better than the old policy's
+            // (`recut-trainer evaluate`): the most that can be won.
+            let winnable: Vec<String> = runs.iter().map(|c| num(&c["songs_winnable"], 0)).collect();
             let slowest = runs
                 .iter()
                 .filter_map(|c| c["seconds"].as_f64())
                 .reduce(f64::max);
             out += &format!(
-                "{:<14}{:>16}{:>10}{:>12}{:>18}{:>10}{:>6}\n",
+                "{:<14}{:>16}{:>12}{:>10}{:>12}{:>18}{:>10}{:>6}\n",
                 row["taste"].as_str().unwrap_or("?"),
                 won.join(" "),
+                winnable.join(" "),
                 fixed(mean("win_rate"), 3),
                 fixed(mean("reward_val_accuracy"), 3),
                 format!(
@@ -274,6 +286,7 @@ mod tests {
             json!({
                 "held_out_songs": ["a", "b", "c", "d"],
                 "songs_won": won,
+                "songs_winnable": 3,
                 "song_win_share": share,
                 "win_rate": 0.6,
                 "score_old": -0.5,
@@ -302,6 +315,7 @@ mod tests {
         assert!(line("tight", 0).contains("-2.0"), "{t}");
         assert!(line("tight", 0).ends_with("yes"), "{t}");
         assert!(line("tight", 1).contains("3/4 2/4"), "{t}");
+        assert!(line("tight", 1).contains(" 3 3 "), "{t}");
         assert!(line("tight", 1).ends_with("NO"), "{t}");
         assert!(line("smooth", 1).contains("4/4 3/4"), "{t}");
         assert!(line("smooth", 1).ends_with("yes"), "{t}");
