@@ -101,7 +101,8 @@ pub const CYCLE_POLICY_MIX: f64 = 0.7;
 /// ratings each, `policy_mix` 0.7), the runs whose new policy won at least 3 of the 4
 /// held-out songs, and the mean win rate, were 18 and 0.623 without it, 22 and 0.649 with
 /// shift 1 (seeds 0–2: 10 → 12 of 15; seeds 3–5: 8 → 10; main on 2026-12-04 gives 11 of
-/// 15 and 0.649 on seeds 0–2). Shift 2 gave 11 of 15 and
+/// 15 and 0.649 on seeds 0–2, and 9 and 0.643 once the reward model's inputs were scaled
+/// by their spread within pairs on 2026-12-05, DPO 8 and 0.637). Shift 2 gave 11 of 15 and
 /// 0.657 on seeds 0–2; shift 1 with the whole fine-tuning kept (mix 1) won 6 of the first
 /// 11 runs where mix 0.7 won 9, so the mix stays. DPO cycles (seeds 0–2): 6 of 15 and
 /// 0.591 without the shift, 7 and 0.608 with it.
