@@ -396,18 +396,16 @@ pub fn evaluate_policies(
     }
     bar.finish_and_clear();
     let judged = judge.is_some();
-    let songs_won = judged.then(|| {
+    // Songs whose rate (won, or reachable) is above ½.
+    let above_half = |rate: fn(&SongResult) -> Option<f64>| {
         results
             .iter()
-            .filter(|r| r.win_rate.is_some_and(|w| w > 0.5))
+            .filter(|r| rate(r).is_some_and(|w| w > 0.5))
             .count()
-    });
-    let songs_winnable = (judged && opts.headroom_plans > 0).then(|| {
-        results
-            .iter()
-            .filter(|r| r.reachable_win_rate.is_some_and(|w| w > 0.5))
-            .count()
-    });
+    };
+    let songs_won = judged.then(|| above_half(|r| r.win_rate));
+    let songs_winnable =
+        (judged && opts.headroom_plans > 0).then(|| above_half(|r| r.reachable_win_rate));
     Ok(TestResults {
         old: PolicyRef::of(old),
         new: PolicyRef::of(new),
