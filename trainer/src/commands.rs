@@ -336,6 +336,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
 pub enum CycleAlgorithm {
     Dpo,
     Ppo,
+    Auto,
 }
 
 /// The shipped default policy's checkpoint (what `cargo xtask train-default` writes beside
@@ -415,9 +416,13 @@ pub struct CycleArgs {
     /// that only co-varied with them.
     #[arg(long, default_value_t = CYCLE_REWARD_LASSO)]
     pub reward_lasso: f64,
-    /// Policy step: PPO against the reward model (default: it beat DPO on the simulated
-    /// tastes), or DPO on rated + reward-labelled pairs.
-    #[arg(long, value_enum, default_value_t = CycleAlgorithm::Ppo)]
+    /// Policy step: PPO against the reward model, DPO on rated + reward-labelled pairs,
+    /// or auto (default): both fine-tune on all training songs but two, the reward model
+    /// judges them against the starting policy on those two, and the winner fine-tunes
+    /// on all (DPO on a tie). Auto takes about 3.5 min instead of 1 (PPO) or 1.5 (DPO);
+    /// on the corpus it met the held-out target in 16 of 20 taste × seed runs, PPO and
+    /// DPO alone in 11 each. With fewer than 4 training songs auto runs PPO.
+    #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
     #[arg(long, default_value_t = 150)]
     pub dpo_steps: usize,
@@ -538,6 +543,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         algorithm: match a.algorithm {
             CycleAlgorithm::Dpo => PolicyAlgorithm::Dpo,
             CycleAlgorithm::Ppo => PolicyAlgorithm::Ppo,
+            CycleAlgorithm::Auto => PolicyAlgorithm::Auto,
         },
         dpo: DpoConfig {
             loss: DpoLoss::Sigmoid,
@@ -593,6 +599,19 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             "ppo policy".to_owned()
         }
     );
+    if let Some(c) = &r.algorithm_choice {
+        println!(
+            "auto chose {}: win rate over the reference on {} (held out of the trial \
+             fine-tunings), ppo {:.3}, dpo {:.3} (score gain {:.3}, {:.3}), judged by the {}",
+            c.chosen.name(),
+            c.selection_songs.join(", "),
+            c.ppo.win_rate,
+            c.dpo.win_rate,
+            c.ppo.score_gain,
+            c.dpo.score_gain,
+            c.judge
+        );
+    }
     if let Some(used) = r
         .reward_inputs
         .as_deref()

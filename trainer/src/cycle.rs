@@ -11,14 +11,16 @@
 //!    over the songs), written to the feedback store `feedback/` and exported to
 //!    `preferences.json`; or a file / store of human ratings, read through the manifest.
 //! 5. Reward model: Bradley–Terry on the rated pairs (validation split by song).
-//! 6. Policy (`algorithm = dpo`; `recut-trainer cycle` defaults to ppo, below): DPO from π_ref on the decided rated pairs plus `reward_pairs` pairs of π_ref's
+//! 6. Policy (`algorithm = dpo`; `recut-trainer cycle` defaults to auto, below): DPO from π_ref on the decided rated pairs plus `reward_pairs` pairs of π_ref's
 //!    own edits of the training songs labelled by the reward model (the pair's edit with
 //!    the higher score is chosen, pairs closer than `reward_margin` are dropped). The
 //!    labelled pairs carry what the reward model learned to edits the raters never heard,
 //!    which is where 200 ratings go further than DPO on them alone. With
 //!    `algorithm = ppo`: PPO from π_ref ([`crate::ppo::train_ppo`]) against the new reward
 //!    model mixed with the dense reward; the step that scored best on the training songs'
-//!    evaluation plans is kept.
+//!    evaluation plans is kept. With `algorithm = auto` both run first on the training
+//!    songs but [`AUTO_SELECTION_SONGS`], the reward model judges each against π_ref on
+//!    those songs, and the better one fine-tunes on all ([`choose_algorithm`]).
 //! 7. Evaluation of the new policy against π_ref on the held-out songs
 //!    ([`crate::evaluate`]), judged by the simulated rater's taste, or by the reward model
 //!    when the ratings came from people. With no song held out (a one-song demo) the
@@ -130,6 +132,79 @@ pub enum RatingsSource {
 pub enum PolicyAlgorithm {
     Dpo,
     Ppo,
+    /// PPO or DPO, whichever wins more on training songs held out of a trial fine-tuning
+    /// of both ([`choose_algorithm`]).
+    Auto,
+}
+
+impl PolicyAlgorithm {
+    /// `dpo`, `ppo` or `auto`, as in the command line and the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyAlgorithm::Dpo => "dpo",
+            PolicyAlgorithm::Ppo => "ppo",
+            PolicyAlgorithm::Auto => "auto",
+        }
+    }
+}
+
+/// `algorithm = auto`: training songs held out of the trial fine-tunings and judged.
+/// Two of the corpus's eight training songs: fewer leaves one song's verdict to decide,
+/// more leaves the trial policies too few songs to learn from.
+pub const AUTO_SELECTION_SONGS: usize = 2;
+
+/// `algorithm = auto` needs at least this many training songs (two judged, two to train
+/// on); with fewer it runs PPO and says so.
+pub const AUTO_MIN_SONGS: usize = AUTO_SELECTION_SONGS + 2;
+
+/// Salt of the seed that picks the selection songs, so that they do not follow the
+/// draws of any other step.
+const AUTO_SPLIT_SALT: u64 = 0xA170;
+
+/// Salt of the seed of DPO's pair cropping and labelling.
+const DPO_PAIRS_SALT: u64 = 0xD90;
+
+/// A trial policy against π_ref on the selection songs, judged by the reward model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrialFigures {
+    /// Over every comparison, ties ½.
+    pub win_rate: f64,
+    /// Mean reward score of the trial policy's edits minus π_ref's (reward units); reported,
+    /// not used to choose (see [`auto_choice`]).
+    pub score_gain: f64,
+}
+
+/// `algorithm = auto`'s rule: the trial with the higher win rate over π_ref on the
+/// selection songs; DPO when they are equal. Equal win rates are mostly both trials
+/// winning every comparison (the reward model prefers either to π_ref everywhere), and
+/// the score gain cannot break that tie fairly: PPO maximises the very reward model that
+/// judges, so its gain is inflated on any song, while DPO only learns from pairs. On the
+/// corpus the ties came from `energetic`, where PPO's larger gain on the selection songs
+/// went with 2 held-out songs won of 4 and DPO won all 4.
+pub fn auto_choice(ppo: &TrialFigures, dpo: &TrialFigures) -> PolicyAlgorithm {
+    if ppo.win_rate > dpo.win_rate {
+        PolicyAlgorithm::Ppo
+    } else {
+        PolicyAlgorithm::Dpo
+    }
+}
+
+/// How `algorithm = auto` chose (`cycle.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlgorithmChoice {
+    /// Training songs held out of the trial fine-tunings and judged.
+    pub selection_songs: Vec<String>,
+    /// Songs the trial fine-tunings trained on.
+    pub trial_songs: Vec<String>,
+    /// Who judged: the cycle's reward model (never the rater: with people rating there
+    /// is nobody else to ask).
+    pub judge: String,
+    /// How each trial policy did against π_ref on the selection songs.
+    pub ppo: TrialFigures,
+    pub dpo: TrialFigures,
+    /// By [`auto_choice`].
+    pub chosen: PolicyAlgorithm,
+    pub seconds: f64,
 }
 
 /// Everything a cycle needs.
@@ -266,7 +341,11 @@ pub struct CycleReport {
     pub reference_version: String,
     pub policy_version: String,
     pub reward_version: String,
+    /// The algorithm that fine-tuned the policy (PPO or DPO; with `auto`, the one chosen).
     pub algorithm: PolicyAlgorithm,
+    /// How `auto` chose (`None` for `ppo` or `dpo`).
+    #[serde(default)]
+    pub algorithm_choice: Option<AlgorithmChoice>,
     /// Candidates rendered (all songs).
     pub candidates: usize,
     /// Ratings used / not usable (with why).
@@ -535,6 +614,281 @@ fn labelled_dpo_pairs(
     out
 }
 
+/// What fine-tuning needs besides the algorithm and the songs: the cycle's reference
+/// policy, rated pairs and reward model.
+struct Tuning<'a> {
+    reference: &'a PolicyNet,
+    pairs: &'a [PreferencePair],
+    reward: &'a RewardModel,
+    reward_ckpt: &'a Path,
+    reward_version: &'a str,
+    val_accuracy_text: &'a str,
+    cfg: &'a CycleConfig,
+    dev: tch::Device,
+}
+
+/// A fine-tuned policy and what its training reported.
+struct FineTuned {
+    policy: PolicyNet,
+    history: crate::history::TrainingHistory,
+    figures: serde_json::Value,
+    /// The policy step handed back the reference as it was (PPO: no step scored above
+    /// it), so there is no fine-tuning to mix or to report.
+    unchanged: bool,
+    n_rated: usize,
+    n_labelled: usize,
+}
+
+impl Tuning<'_> {
+    /// Fine-tunes a copy of the reference on `songs` with `algorithm` (DPO or PPO; PPO
+    /// writes its checkpoints to `ppo_dir`). Rated pairs of other songs are left out.
+    /// Every draw starts from the cycle's seed, so the same songs give the same policy
+    /// whether or not a trial ran before.
+    fn fine_tune(
+        &self,
+        algorithm: PolicyAlgorithm,
+        songs: &[Song],
+        ppo_dir: &Path,
+    ) -> Result<FineTuned> {
+        let cfg = self.cfg;
+        let mut policy = clone_policy(self.reference)?;
+        if algorithm == PolicyAlgorithm::Dpo {
+            let mut rng = Rng::new(cfg.seed.wrapping_add(DPO_PAIRS_SALT));
+            let index_of: HashMap<String, usize> = songs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect();
+            let mut dpo_pairs = rated_dpo_pairs(self.pairs, &index_of, cfg.window, &mut rng);
+            let n_rated = dpo_pairs.len();
+            let labelled = labelled_dpo_pairs(self.reference, self.reward, songs, cfg, &mut rng);
+            let n_labelled = labelled.len();
+            dpo_pairs.extend(labelled);
+            say(
+                cfg.progress,
+                format!(
+                    "dpo on {n_rated} rated + {n_labelled} reward-labelled pairs of {} songs, \
+                     {} steps",
+                    songs.len(),
+                    cfg.dpo.steps
+                ),
+            );
+            let drep = train_dpo(&mut policy, self.reference, songs, &dpo_pairs, &cfg.dpo)?;
+            return Ok(FineTuned {
+                policy,
+                history: drep.history(),
+                figures: serde_json::json!({
+                    "dpo_final_loss": drep.loss.last().copied(),
+                    "dpo_rated_pairs": n_rated,
+                    "dpo_labelled_pairs": n_labelled,
+                }),
+                unchanged: false,
+                n_rated,
+                n_labelled,
+            });
+        }
+        say(
+            cfg.progress,
+            format!(
+                "ppo against {} on {} songs, {} steps, timbre shift {}",
+                self.reward_version,
+                songs.len(),
+                cfg.ppo_steps,
+                cfg.feature_shift
+            ),
+        );
+        let source = RewardSource::load(self.reward_ckpt, self.dev)?;
+        let pcfg = PpoConfig {
+            steps: cfg.ppo_steps,
+            lr: cfg.ppo_lr,
+            rollouts_per_step: cfg.ppo_rollouts,
+            kl_coef: cfg.ppo_kl,
+            feature_shift: cfg.feature_shift,
+            share_range: (
+                (cfg.target_fraction - PPO_SHARE_SPREAD).max(0.05),
+                cfg.target_fraction + PPO_SHARE_SPREAD,
+            ),
+            out_dir: ppo_dir.to_owned(),
+            progress: cfg.progress,
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        let prep = train_ppo(&pcfg, &mut policy, self.reference, songs, &source, None)?;
+        // The step that scored best on the training songs' evaluation plans (the
+        // reference itself when no step beat it), not whichever step came last: PPO
+        // against a learned reward wanders.
+        let policy = PolicyNet::load(&prep.best_path, self.dev)?;
+        let unchanged = prep.state.best_step == 0;
+        if unchanged {
+            say(
+                cfg.progress,
+                format!(
+                    "ppo: no step scored above the starting policy on the training songs' \
+                     evaluation plans ({:.4} at step 0), so the new policy is the starting \
+                     one; usually the reward model did not learn the ratings (validation \
+                     accuracy {})",
+                    prep.start_eval, self.val_accuracy_text,
+                ),
+            );
+        }
+        Ok(FineTuned {
+            policy,
+            figures: serde_json::json!({
+                "ppo_start_eval": prep.start_eval,
+                "ppo_final_eval": prep.final_eval,
+                "ppo_best_eval": prep.state.best_eval,
+                "ppo_best_step": prep.state.best_step,
+                "ppo_steps": prep.state.step,
+            }),
+            history: prep.state.history,
+            unchanged,
+            n_rated: 0,
+            n_labelled: 0,
+        })
+    }
+}
+
+/// `algorithm = auto`: which of PPO and DPO to fine-tune with ([`auto_choice`]). Neither wins for every
+/// taste (PPO follows a reward model that is right about edit shape, such as `tight`'s
+/// splice count; DPO stays closer to the rated edits, which carries tastes about what
+/// is kept, such as `energetic`), and which one a listener's ratings favour is not known
+/// before. So both fine-tune on the training songs but [`AUTO_SELECTION_SONGS`] (drawn
+/// by the seed), and the cycle's reward model judges each trial policy against π_ref on
+/// the songs left out, the way the evaluation judges on held-out songs. The chosen
+/// algorithm then fine-tunes on all the training songs. `None` (and PPO) when there are
+/// fewer than [`AUTO_MIN_SONGS`] training songs. Costs about one PPO and one DPO
+/// fine-tuning on three quarters of the songs.
+fn choose_algorithm(
+    tuning: &Tuning,
+    train: &[Song],
+    dir: &Path,
+) -> Result<Option<AlgorithmChoice>> {
+    let cfg = tuning.cfg;
+    if train.len() < AUTO_MIN_SONGS {
+        say(
+            cfg.progress,
+            format!(
+                "auto: {} training songs, fewer than the {AUTO_MIN_SONGS} a choice needs; \
+                 fine-tuning with ppo",
+                train.len()
+            ),
+        );
+        return Ok(None);
+    }
+    let t = Instant::now();
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    Rng::new(cfg.seed.wrapping_add(AUTO_SPLIT_SALT)).shuffle(&mut order);
+    let (held, kept) = order.split_at(AUTO_SELECTION_SONGS);
+    let mut kept = kept.to_vec();
+    kept.sort_unstable();
+    let trial: Vec<Song> = kept.iter().map(|&i| train[i].clone()).collect();
+    let selection: Vec<EvalSong> = held
+        .iter()
+        .map(|&i| EvalSong {
+            id: train[i].id.clone(),
+            analysis: train[i].analysis.clone(),
+            path: None,
+        })
+        .collect();
+    let judge_name = format!("reward model {}", tuning.reward_version);
+    let judge = reward_judge(tuning.reward, judge_name.clone());
+    let opts = EvalOptions {
+        headroom_plans: 0,
+        ..cfg.eval.clone()
+    };
+    let reference = NetPolicy {
+        net: tuning.reference,
+        version: "reference".into(),
+    };
+    say(
+        cfg.progress,
+        format!(
+            "auto: trial ppo and dpo on {} songs, judged on {}",
+            trial.len(),
+            selection
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let trial_figures = |algorithm: PolicyAlgorithm| -> Result<TrialFigures> {
+        let tuned = tuning.fine_tune(algorithm, &trial, &dir.join(algorithm.name()))?;
+        let trial_policy = NetPolicy {
+            net: &tuned.policy,
+            version: format!("trial-{}", algorithm.name()),
+        };
+        let results = evaluate_policies(
+            &reference,
+            &trial_policy,
+            &selection,
+            Some(&judge),
+            &opts,
+            None,
+            false,
+        )?;
+        let per_song: Vec<String> = results
+            .songs
+            .iter()
+            .map(|s| format!("{:.3}", s.win_rate.unwrap_or(0.5)))
+            .collect();
+        let figures = TrialFigures {
+            win_rate: results.win_rate.unwrap_or(0.5),
+            score_gain: results.overall_new.score.unwrap_or(0.0)
+                - results.overall_old.score.unwrap_or(0.0),
+        };
+        say(
+            cfg.progress,
+            format!(
+                "auto: trial {} against the reference on the selection songs: win rate \
+                 {:.3} (by song {}), score gain {:.3}",
+                algorithm.name(),
+                figures.win_rate,
+                per_song.join(" "),
+                figures.score_gain
+            ),
+        );
+        Ok(figures)
+    };
+    let ppo = trial_figures(PolicyAlgorithm::Ppo)?;
+    let dpo = trial_figures(PolicyAlgorithm::Dpo)?;
+    let chosen = auto_choice(&ppo, &dpo);
+    say(
+        cfg.progress,
+        format!("auto: fine-tuning with {}", chosen.name()),
+    );
+    Ok(Some(AlgorithmChoice {
+        selection_songs: selection.into_iter().map(|s| s.id).collect(),
+        trial_songs: trial.into_iter().map(|s| s.id).collect(),
+        judge: judge_name,
+        ppo,
+        dpo,
+        chosen,
+        seconds: t.elapsed().as_secs_f64(),
+    }))
+}
+
+/// A judge that scores an edit with `reward` (for human ratings, where there is no
+/// simulated taste to ask, and for `algorithm = auto`).
+fn reward_judge(reward: &RewardModel, name: String) -> Judge<'_> {
+    Judge::Score {
+        name,
+        score: Box::new(move |f, a| {
+            let p = PreferencePair {
+                song_features: Arc::new(f.to_vec()),
+                actions_a: a.to_vec(),
+                actions_b: a.to_vec(),
+                preference: crate::data::Preference::Tie,
+                strength: 0,
+                song_id: String::new(),
+            };
+            Ok(score_pairs(reward, &[p], &[0], 1)
+                .first()
+                .map_or(0.0, |s| s.0))
+        }),
+    }
+}
+
 fn say(progress: bool, msg: impl AsRef<str>) {
     if progress {
         eprintln!("{}", msg.as_ref());
@@ -763,93 +1117,35 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
 
     // 6. Policy.
     let t = Instant::now();
-    let mut rng = Rng::new(cfg.seed.wrapping_add(0xD90));
-    let index_of: HashMap<String, usize> = train
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
-        .collect();
-    let mut dpo_pairs = Vec::new();
-    let (mut n_rated, mut n_labelled) = (0, 0);
-    if cfg.algorithm == PolicyAlgorithm::Dpo {
-        dpo_pairs = rated_dpo_pairs(&pairs, &index_of, cfg.window, &mut rng);
-        n_rated = dpo_pairs.len();
-        let labelled = labelled_dpo_pairs(&reference, &reward, &train, cfg, &mut rng);
-        n_labelled = labelled.len();
-        dpo_pairs.extend(labelled);
-    }
-    let mut policy = clone_policy(&reference)?;
-    // `policy_unchanged`: the policy step handed back the reference as it was (PPO: no
-    // step scored above it), so there is no fine-tuning to mix or to report.
-    let (mut history, policy_figures, algo, policy_unchanged) = match cfg.algorithm {
-        PolicyAlgorithm::Dpo => {
-            say(
-                cfg.progress,
-                format!(
-                    "dpo on {n_rated} rated + {n_labelled} reward-labelled pairs, {} steps",
-                    cfg.dpo.steps
-                ),
-            );
-            let drep = train_dpo(&mut policy, &reference, &train, &dpo_pairs, &cfg.dpo)?;
-            let figures = serde_json::json!({
-                "dpo_final_loss": drep.loss.last().copied(),
-                "dpo_rated_pairs": n_rated,
-                "dpo_labelled_pairs": n_labelled,
-            });
-            (drep.history(), figures, "dpo", false)
-        }
-        PolicyAlgorithm::Ppo => {
-            say(
-                cfg.progress,
-                format!(
-                    "ppo against {reward_version}, {} steps, timbre shift {}",
-                    cfg.ppo_steps, cfg.feature_shift
-                ),
-            );
-            let source = RewardSource::load(&reward_ckpt, dev)?;
-            let pcfg = PpoConfig {
-                steps: cfg.ppo_steps,
-                lr: cfg.ppo_lr,
-                rollouts_per_step: cfg.ppo_rollouts,
-                kl_coef: cfg.ppo_kl,
-                feature_shift: cfg.feature_shift,
-                share_range: (
-                    (cfg.target_fraction - PPO_SHARE_SPREAD).max(0.05),
-                    cfg.target_fraction + PPO_SHARE_SPREAD,
-                ),
-                out_dir: dir.join("ppo"),
-                progress: cfg.progress,
-                seed: cfg.seed,
-                ..Default::default()
-            };
-            let prep = train_ppo(&pcfg, &mut policy, &reference, &train, &source, None)?;
-            // The step that scored best on the training songs' evaluation plans (the
-            // reference itself when no step beat it), not whichever step came last:
-            // PPO against a learned reward wanders.
-            policy = PolicyNet::load(&prep.best_path, dev)?;
-            let unchanged = prep.state.best_step == 0;
-            if unchanged {
-                say(
-                    cfg.progress,
-                    format!(
-                        "ppo: no step scored above the starting policy on the training songs' \
-                         evaluation plans ({:.4} at step 0), so the new policy is the starting \
-                         one; usually the reward model did not learn the ratings (validation \
-                         accuracy {val_accuracy_text})",
-                        prep.start_eval,
-                    ),
-                );
-            }
-            let figures = serde_json::json!({
-                "ppo_start_eval": prep.start_eval,
-                "ppo_final_eval": prep.final_eval,
-                "ppo_best_eval": prep.state.best_eval,
-                "ppo_best_step": prep.state.best_step,
-                "ppo_steps": prep.state.step,
-            });
-            (prep.state.history, figures, "ppo", unchanged)
-        }
+    let tuning = Tuning {
+        reference: &reference,
+        pairs: &pairs,
+        reward: &reward,
+        reward_ckpt: &reward_ckpt,
+        reward_version: &reward_version,
+        val_accuracy_text: &val_accuracy_text,
+        cfg,
+        dev,
     };
+    let algorithm_choice = match cfg.algorithm {
+        PolicyAlgorithm::Auto => choose_algorithm(&tuning, &train, &dir.join("selection"))?,
+        _ => None,
+    };
+    let chosen = match (&algorithm_choice, cfg.algorithm) {
+        (Some(c), _) => c.chosen,
+        // Too few songs to hold any out of the trial: PPO, the cycle's default.
+        (None, PolicyAlgorithm::Auto) => PolicyAlgorithm::Ppo,
+        (None, a) => a,
+    };
+    let FineTuned {
+        mut policy,
+        mut history,
+        figures: policy_figures,
+        unchanged: policy_unchanged,
+        n_rated,
+        n_labelled,
+    } = tuning.fine_tune(chosen, &train, &dir.join("ppo"))?;
+    let algo = chosen.name();
     if cfg.policy_mix < 1.0 && !policy_unchanged {
         policy.interpolate_towards(&reference, cfg.policy_mix)?;
         say(
@@ -907,22 +1203,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
     };
     let judge = match judge_rater {
         Some(r) => Judge::Rater(r),
-        None => Judge::Score {
-            name: format!("reward model {reward_version}"),
-            score: Box::new(|f, a| {
-                let p = PreferencePair {
-                    song_features: Arc::new(f.to_vec()),
-                    actions_a: a.to_vec(),
-                    actions_b: a.to_vec(),
-                    preference: crate::data::Preference::Tie,
-                    strength: 0,
-                    song_id: String::new(),
-                };
-                Ok(score_pairs(&reward, &[p], &[0], 1)
-                    .first()
-                    .map_or(0.0, |s| s.0))
-            }),
-        },
+        None => reward_judge(&reward, format!("reward model {reward_version}")),
     };
     let wav_dir = dir.join("policy_test_output");
     let results = evaluate_policies(
@@ -970,6 +1251,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         trained_on,
         figures: serde_json::json!({
             "algorithm": algo,
+            "algorithm_choice": algorithm_choice,
             "policy_mix": cfg.policy_mix,
             "feature_shift": cfg.feature_shift,
             "judge": results.judge,
@@ -991,7 +1273,8 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         reference_version,
         policy_version,
         reward_version,
-        algorithm: cfg.algorithm,
+        algorithm: chosen,
+        algorithm_choice,
         candidates: n_candidates,
         ratings: pairs.len(),
         ratings_skipped: skipped,

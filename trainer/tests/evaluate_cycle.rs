@@ -213,7 +213,7 @@ fn three_songs(dir: &std::path::Path) -> PathBuf {
     )
 }
 
-/// The default policy step, PPO: its history has one row per step, the kept policy is the
+/// PPO: its history has one row per step, the kept policy is the
 /// one that scored best on the training songs, and the report says which step that was.
 #[test]
 fn a_small_ppo_cycle() {
@@ -226,7 +226,14 @@ fn a_small_ppo_cycle() {
             .args(["cycle", "--taste", "tight", "--songs"])
             .arg(&songs)
             .args(SMALL_CYCLE)
-            .args(["--ppo-steps", "3", "--ppo-rollouts", "8"])
+            .args([
+                "--ppo-steps",
+                "3",
+                "--ppo-rollouts",
+                "8",
+                "--algorithm",
+                "ppo",
+            ])
             .arg("--out-dir")
             .arg(&models)
             .arg("--report")
@@ -295,6 +302,7 @@ fn a_ppo_cycle_that_beats_nothing_keeps_and_names_the_starting_policy() {
         .arg(&songs)
         .args(SMALL_CYCLE)
         .args(["--ppo-steps", "2", "--ppo-rollouts", "8", "--ppo-lr", "0"])
+        .args(["--algorithm", "ppo"])
         .arg("--out-dir")
         .arg(dir.path().join("models"))
         .arg("--report")
@@ -517,4 +525,135 @@ fn a_policy_mix_outside_0_1_is_refused_before_any_work() {
     // Refused before the songs were looked at, and nothing was written.
     assert!(!stderr.contains("no-such-folder"), "{stderr}");
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+/// Runs a small cycle of `songs` with `--algorithm algorithm` into `dir/<name>` and
+/// returns its report.
+fn small_cycle(songs: &Path, algorithm: &str, dir: &Path, name: &str) -> serde_json::Value {
+    let report = dir.join(format!("{name}.json"));
+    check(
+        &trainer()
+            .args(["cycle", "--taste", "tight", "--songs"])
+            .arg(songs)
+            .args(SMALL_CYCLE)
+            .args([
+                "--ppo-steps",
+                "3",
+                "--ppo-rollouts",
+                "8",
+                "--dpo-steps",
+                "4",
+            ])
+            .args(["--algorithm", algorithm, "--out-dir"])
+            .arg(dir.join(name))
+            .arg("--report")
+            .arg(&report)
+            .output()
+            .unwrap(),
+    );
+    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+}
+
+/// `--algorithm auto`: PPO and DPO fine-tune on the training songs but two, the reward
+/// model judges both against the reference on those two, and the better one fine-tunes
+/// on every training song, which gives exactly the policy a cycle run with it alone
+/// gives.
+#[test]
+fn an_auto_cycle_chooses_on_songs_its_trials_did_not_train_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = songs_dir(
+        dir.path(),
+        &[
+            "hedgewars_freeway.ogg",
+            "hedgewars_golf.ogg",
+            "hedgewars_oriental.ogg",
+            "lincity_van_herk_city_blues.ogg",
+            "wesnoth_elvish_theme.ogg",
+        ],
+    );
+    let auto = small_cycle(&songs, "auto", dir.path(), "auto");
+    let choice = &auto["algorithm_choice"];
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        let mut n: Vec<String> = serde_json::from_value(v.clone()).unwrap();
+        n.sort();
+        n
+    };
+    let selection = names(&choice["selection_songs"]);
+    let trial = names(&choice["trial_songs"]);
+    assert_eq!(selection.len(), recut_trainer::cycle::AUTO_SELECTION_SONGS);
+    assert_eq!(trial.len(), 2, "{choice}");
+    assert!(selection.iter().all(|s| !trial.contains(s)), "{choice}");
+    let mut both = [selection, trial].concat();
+    both.sort();
+    assert_eq!(both, names(&auto["train_songs"]), "{auto}");
+    assert!(
+        choice["judge"]
+            .as_str()
+            .unwrap()
+            .starts_with("reward model"),
+        "{choice}"
+    );
+
+    let win_rate = |k: &str| {
+        let w = choice[k]["win_rate"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&w), "{choice}");
+        assert!(choice[k]["score_gain"].is_f64(), "{choice}");
+        w
+    };
+    let chosen = if win_rate("ppo") > win_rate("dpo") {
+        "ppo"
+    } else {
+        "dpo"
+    };
+    assert_eq!(choice["chosen"], chosen, "{choice}");
+    assert_eq!(auto["algorithm"], chosen, "{auto}");
+
+    let alone = small_cycle(&songs, chosen, dir.path(), "alone");
+    assert!(alone["algorithm_choice"].is_null(), "{alone}");
+    let load = |r: &serde_json::Value| {
+        let d = PathBuf::from(r["dir"].as_str().unwrap());
+        PolicyNet::load(&d.join("policy.safetensors"), tch::Device::Cpu).unwrap()
+    };
+    let alone_weights = load(&alone).vs.variables();
+    for (name, w) in load(&auto).vs.variables() {
+        let gap = f64::try_from((&w - &alone_weights[&name]).abs().max()).unwrap();
+        assert!(gap < 1e-6, "{name}: {gap}");
+    }
+    assert_eq!(auto["results"]["win_rate"], alone["results"]["win_rate"]);
+}
+
+/// `auto` is the cycle's default; with too few training songs to hold two out it
+/// fine-tunes with PPO, and the report holds no choice.
+#[test]
+fn an_auto_cycle_with_too_few_songs_runs_ppo() {
+    let help = check(&trainer().args(["cycle", "--help"]).output().unwrap());
+    assert!(help.contains("[default: auto]"), "{help}");
+    let dir = tempfile::tempdir().unwrap();
+    let songs = three_songs(dir.path());
+    let r = small_cycle(&songs, "auto", dir.path(), "auto");
+    assert_eq!(r["algorithm"], "ppo", "{r}");
+    assert!(r["algorithm_choice"].is_null(), "{r}");
+}
+
+/// `auto`'s rule: the higher win rate on the selection songs, DPO on a tie whatever the
+/// score gains (PPO's is inflated by optimising the judge).
+#[test]
+fn auto_takes_the_higher_win_rate_and_dpo_on_a_tie() {
+    use recut_trainer::cycle::{PolicyAlgorithm, TrialFigures, auto_choice};
+    let f = |win_rate, score_gain| TrialFigures {
+        win_rate,
+        score_gain,
+    };
+    assert_eq!(
+        auto_choice(&f(0.8, 0.1), &f(0.6, 2.0)),
+        PolicyAlgorithm::Ppo
+    );
+    assert_eq!(
+        auto_choice(&f(0.5, 0.1), &f(0.6, -1.0)),
+        PolicyAlgorithm::Dpo
+    );
+    assert_eq!(
+        auto_choice(&f(1.0, 4.1), &f(1.0, 3.4)),
+        PolicyAlgorithm::Dpo
+    );
 }

@@ -50,7 +50,7 @@ enum Command {
 #[derive(Args)]
 pub struct BenchArgs {
     /// Compare only against the fast peers (essentia, librosa), and run the trainer's
-    /// cycles with PPO only (no DPO beside it).
+    /// cycles with PPO only (no DPO or auto beside it).
     #[arg(long)]
     pub quick: bool,
     /// Only files whose name contains this (passed to eval_beats.py).
@@ -59,11 +59,11 @@ pub struct BenchArgs {
     /// Only the first N files (passed to eval_beats.py).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Only the trainer's targets (reward model, then cycles per taste: about 11 min per
-    /// seed on 2 cores, 6 with --quick, which skips the DPO cycles).
+    /// Only the trainer's targets (reward model, then cycles per taste: about 30 min per
+    /// seed on 2 cores with PPO, DPO and auto; 6 with --quick, which runs PPO only).
     #[arg(long, conflicts_with = "skip_trainer")]
     pub trainer_only: bool,
-    /// Cycles per taste and algorithm, seeds 0..N (each about a minute).
+    /// Cycles per taste and algorithm, seeds 0..N (each 1 to 4 minutes).
     #[arg(long, default_value_t = 1)]
     pub trainer_seeds: u64,
     /// Only beats and speed, not the trainer's targets.

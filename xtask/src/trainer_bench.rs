@@ -49,7 +49,13 @@ pub fn trainer_bench(quick: bool, seeds: u64, json_path: &Path) -> Result<()> {
     let trainer = paths::target_dir().join("release/recut-trainer");
     let songs = paths::corpus_dir().join("songs");
     let work = json_path.with_extension("");
-    let algorithms: &[&str] = if quick { &["ppo"] } else { &["ppo", "dpo"] };
+    // `auto` runs a trial of PPO and of DPO and then the chosen one, so its songs won are
+    // those of one of the two columns beside it; the table says which it chose.
+    let algorithms: &[&str] = if quick {
+        &["ppo"]
+    } else {
+        &["ppo", "dpo", "auto"]
+    };
     let mut rows = Vec::new();
     for taste in TASTES {
         let dir = work.join(taste);
@@ -139,6 +145,8 @@ fn cycle_run(
     Ok(json!({
         "seed": seed,
         "report": report,
+        // The algorithm that fine-tuned the policy: `auto`'s choice.
+        "algorithm": r["algorithm"],
         "held_out_songs": r["held_out_songs"],
         "songs_won": results["songs_won"],
         "songs_winnable": results["songs_winnable"],
@@ -213,6 +221,9 @@ fn table(summary: &Value, algorithms: &[&str]) -> String {
             algorithm.to_uppercase(),
             SONGS_WON_TARGET * 100.0
         );
+        if algorithm == "auto" {
+            out += "(p, d: auto fine-tuned with PPO, DPO)\n";
+        }
         out += &format!(
             "{:<14}{:>16}{:>12}{:>10}{:>12}{:>18}{:>10}{:>6}\n",
             "taste",
@@ -245,7 +256,12 @@ fn table(summary: &Value, algorithms: &[&str]) -> String {
                 .iter()
                 .map(|c| {
                     let n = c["held_out_songs"].as_array().map_or(0, Vec::len);
-                    format!("{}/{n}", num(&c["songs_won"], 0))
+                    // `auto`: the first letter of the algorithm it chose (p, d).
+                    let chosen = match c["algorithm"].as_str() {
+                        Some(a) if a != algorithm => a.get(..1).unwrap_or(""),
+                        _ => "",
+                    };
+                    format!("{}/{n}{chosen}", num(&c["songs_won"], 0))
                 })
                 .collect();
             // Songs where the headroom search found edits better than the old policy's
@@ -319,6 +335,32 @@ mod tests {
         assert!(line("tight", 1).ends_with("NO"), "{t}");
         assert!(line("smooth", 1).contains("4/4 3/4"), "{t}");
         assert!(line("smooth", 1).ends_with("yes"), "{t}");
+    }
+
+    #[test]
+    fn auto_runs_name_the_algorithm_they_chose() {
+        let mut s = summary();
+        let run = |won: u64, algorithm: &str| {
+            json!({ "held_out_songs": ["a", "b", "c", "d"], "songs_won": won,
+                    "song_win_share": won as f64 / 4.0, "seconds": 200.0, "algorithm": algorithm })
+        };
+        s["tastes"][0]["cycle"]["auto"] = json!([run(4, "dpo"), run(3, "ppo")]);
+        let t = table(&s, &["ppo", "auto"]);
+        let auto = t.split("\n\n").nth(2).unwrap_or_default();
+        assert!(auto.contains("4/4d 3/4p"), "{t}");
+        assert!(
+            auto.lines()
+                .any(|l| l.starts_with("tight") && l.ends_with("yes")),
+            "{t}"
+        );
+        // The PPO section of the same table names no choice.
+        assert!(
+            t.split("\n\n")
+                .nth(1)
+                .unwrap_or_default()
+                .contains("3/4 2/4 "),
+            "{t}"
+        );
     }
 
     #[test]
