@@ -219,31 +219,9 @@ fn three_songs(dir: &std::path::Path) -> PathBuf {
 fn a_small_ppo_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let songs = three_songs(dir.path());
+    let (stdout, r) = small_cycle(&songs, "ppo", dir.path(), "models");
     let models = dir.path().join("models");
-    let report = dir.path().join("cycle.json");
-    let stdout = check(
-        &trainer()
-            .args(["cycle", "--taste", "tight", "--songs"])
-            .arg(&songs)
-            .args(SMALL_CYCLE)
-            .args([
-                "--ppo-steps",
-                "3",
-                "--ppo-rollouts",
-                "8",
-                "--algorithm",
-                "ppo",
-            ])
-            .arg("--out-dir")
-            .arg(&models)
-            .arg("--report")
-            .arg(&report)
-            .output()
-            .unwrap(),
-    );
     assert!(stdout.contains("ppo policy"), "{stdout}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["algorithm"], "ppo", "{r}");
     let lineage: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(models.join("lineage.json")).unwrap())
@@ -527,11 +505,16 @@ fn a_policy_mix_outside_0_1_is_refused_before_any_work() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
 
-/// Runs a small cycle of `songs` with `--algorithm algorithm` into `dir/<name>` and
-/// returns its report.
-fn small_cycle(songs: &Path, algorithm: &str, dir: &Path, name: &str) -> serde_json::Value {
+/// Runs a small cycle (3 PPO or 4 DPO steps) of `songs` with `--algorithm algorithm`
+/// into `dir/<name>`; returns its standard output and its report.
+fn small_cycle(
+    songs: &Path,
+    algorithm: &str,
+    dir: &Path,
+    name: &str,
+) -> (String, serde_json::Value) {
     let report = dir.join(format!("{name}.json"));
-    check(
+    let stdout = check(
         &trainer()
             .args(["cycle", "--taste", "tight", "--songs"])
             .arg(songs)
@@ -551,7 +534,8 @@ fn small_cycle(songs: &Path, algorithm: &str, dir: &Path, name: &str) -> serde_j
             .output()
             .unwrap(),
     );
-    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    let r = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    (stdout, r)
 }
 
 /// `--algorithm auto`: PPO and DPO fine-tune on the training songs but two, the reward
@@ -571,7 +555,7 @@ fn an_auto_cycle_chooses_on_songs_its_trials_did_not_train_on() {
             "wesnoth_elvish_theme.ogg",
         ],
     );
-    let auto = small_cycle(&songs, "auto", dir.path(), "auto");
+    let (_, auto) = small_cycle(&songs, "auto", dir.path(), "auto");
     let choice = &auto["algorithm_choice"];
     let names = |v: &serde_json::Value| -> Vec<String> {
         let mut n: Vec<String> = serde_json::from_value(v.clone()).unwrap();
@@ -608,7 +592,7 @@ fn an_auto_cycle_chooses_on_songs_its_trials_did_not_train_on() {
     assert_eq!(choice["chosen"], chosen, "{choice}");
     assert_eq!(auto["algorithm"], chosen, "{auto}");
 
-    let alone = small_cycle(&songs, chosen, dir.path(), "alone");
+    let (_, alone) = small_cycle(&songs, chosen, dir.path(), "alone");
     assert!(alone["algorithm_choice"].is_null(), "{alone}");
     let load = |r: &serde_json::Value| {
         let d = PathBuf::from(r["dir"].as_str().unwrap());
@@ -630,7 +614,7 @@ fn an_auto_cycle_with_too_few_songs_runs_ppo() {
     assert!(help.contains("[default: auto]"), "{help}");
     let dir = tempfile::tempdir().unwrap();
     let songs = three_songs(dir.path());
-    let r = small_cycle(&songs, "auto", dir.path(), "auto");
+    let (_, r) = small_cycle(&songs, "auto", dir.path(), "auto");
     assert_eq!(r["algorithm"], "ppo", "{r}");
     assert!(r["algorithm_choice"].is_null(), "{r}");
 }
