@@ -617,7 +617,7 @@ fn labelled_dpo_pairs(
 /// What fine-tuning needs besides the algorithm and the songs: the cycle's reference
 /// policy, rated pairs and reward model.
 struct Tuning<'a> {
-    reference: &'a PolicyNet,
+    reference: &'a NetPolicy<'a>,
     pairs: &'a [PreferencePair],
     reward: &'a RewardModel,
     reward_ckpt: &'a Path,
@@ -651,7 +651,8 @@ impl Tuning<'_> {
         ppo_dir: &Path,
     ) -> Result<FineTuned> {
         let cfg = self.cfg;
-        let mut policy = clone_policy(self.reference)?;
+        let reference = self.reference.net;
+        let mut policy = clone_policy(reference)?;
         if algorithm == PolicyAlgorithm::Dpo {
             let mut rng = Rng::new(cfg.seed.wrapping_add(DPO_PAIRS_SALT));
             let index_of: HashMap<String, usize> = songs
@@ -661,7 +662,7 @@ impl Tuning<'_> {
                 .collect();
             let mut dpo_pairs = rated_dpo_pairs(self.pairs, &index_of, cfg.window, &mut rng);
             let n_rated = dpo_pairs.len();
-            let labelled = labelled_dpo_pairs(self.reference, self.reward, songs, cfg, &mut rng);
+            let labelled = labelled_dpo_pairs(reference, self.reward, songs, cfg, &mut rng);
             let n_labelled = labelled.len();
             dpo_pairs.extend(labelled);
             say(
@@ -673,7 +674,7 @@ impl Tuning<'_> {
                     cfg.dpo.steps
                 ),
             );
-            let drep = train_dpo(&mut policy, self.reference, songs, &dpo_pairs, &cfg.dpo)?;
+            let drep = train_dpo(&mut policy, reference, songs, &dpo_pairs, &cfg.dpo)?;
             return Ok(FineTuned {
                 policy,
                 history: drep.history(),
@@ -713,7 +714,7 @@ impl Tuning<'_> {
             seed: cfg.seed,
             ..Default::default()
         };
-        let prep = train_ppo(&pcfg, &mut policy, self.reference, songs, &source, None)?;
+        let prep = train_ppo(&pcfg, &mut policy, reference, songs, &source, None)?;
         // The step that scored best on the training songs' evaluation plans (the
         // reference itself when no step beat it), not whichever step came last: PPO
         // against a learned reward wanders.
@@ -755,14 +756,14 @@ impl Tuning<'_> {
 /// before. So both fine-tune on the training songs but [`AUTO_SELECTION_SONGS`] (drawn
 /// by the seed), and the cycle's reward model judges each trial policy against π_ref on
 /// the songs left out, the way the evaluation judges on held-out songs. The chosen
-/// algorithm then fine-tunes on all the training songs. `None` (and PPO) when there are
-/// fewer than [`AUTO_MIN_SONGS`] training songs. Costs about one PPO and one DPO
-/// fine-tuning on three quarters of the songs.
+/// algorithm then fine-tunes on all the training songs. PPO, the cycle's default, and no
+/// choice to report when there are fewer than [`AUTO_MIN_SONGS`] training songs. Costs
+/// about one PPO and one DPO fine-tuning on three quarters of the songs.
 fn choose_algorithm(
     tuning: &Tuning,
     train: &[Song],
     dir: &Path,
-) -> Result<Option<AlgorithmChoice>> {
+) -> Result<(PolicyAlgorithm, Option<AlgorithmChoice>)> {
     let cfg = tuning.cfg;
     if train.len() < AUTO_MIN_SONGS {
         say(
@@ -773,7 +774,7 @@ fn choose_algorithm(
                 train.len()
             ),
         );
-        return Ok(None);
+        return Ok((PolicyAlgorithm::Ppo, None));
     }
     let t = Instant::now();
     let mut order: Vec<usize> = (0..train.len()).collect();
@@ -790,15 +791,10 @@ fn choose_algorithm(
             path: None,
         })
         .collect();
-    let judge_name = format!("reward model {}", tuning.reward_version);
-    let judge = reward_judge(tuning.reward, judge_name.clone());
+    let judge = reward_judge(tuning.reward, tuning.reward_version);
     let opts = EvalOptions {
         headroom_plans: 0,
         ..cfg.eval.clone()
-    };
-    let reference = NetPolicy {
-        net: tuning.reference,
-        version: "reference".into(),
     };
     say(
         cfg.progress,
@@ -819,7 +815,7 @@ fn choose_algorithm(
             version: format!("trial-{}", algorithm.name()),
         };
         let results = evaluate_policies(
-            &reference,
+            tuning.reference,
             &trial_policy,
             &selection,
             Some(&judge),
@@ -857,22 +853,23 @@ fn choose_algorithm(
         cfg.progress,
         format!("auto: fine-tuning with {}", chosen.name()),
     );
-    Ok(Some(AlgorithmChoice {
+    let choice = AlgorithmChoice {
         selection_songs: selection.into_iter().map(|s| s.id).collect(),
         trial_songs: trial.into_iter().map(|s| s.id).collect(),
-        judge: judge_name,
+        judge: judge.name(),
         ppo,
         dpo,
         chosen,
         seconds: t.elapsed().as_secs_f64(),
-    }))
+    };
+    Ok((chosen, Some(choice)))
 }
 
-/// A judge that scores an edit with `reward` (for human ratings, where there is no
-/// simulated taste to ask, and for `algorithm = auto`).
-fn reward_judge(reward: &RewardModel, name: String) -> Judge<'_> {
+/// A judge that scores an edit with `reward`, named by its `version` (for human ratings,
+/// where there is no simulated taste to ask, and for `algorithm = auto`).
+fn reward_judge<'a>(reward: &'a RewardModel, version: &str) -> Judge<'a> {
     Judge::Score {
-        name,
+        name: format!("reward model {version}"),
         score: Box::new(move |f, a| {
             let p = PreferencePair {
                 song_features: Arc::new(f.to_vec()),
@@ -1118,7 +1115,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
     // 6. Policy.
     let t = Instant::now();
     let tuning = Tuning {
-        reference: &reference,
+        reference: &ref_policy,
         pairs: &pairs,
         reward: &reward,
         reward_ckpt: &reward_ckpt,
@@ -1127,15 +1124,9 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         cfg,
         dev,
     };
-    let algorithm_choice = match cfg.algorithm {
+    let (chosen, algorithm_choice) = match cfg.algorithm {
         PolicyAlgorithm::Auto => choose_algorithm(&tuning, &train, &dir.join("selection"))?,
-        _ => None,
-    };
-    let chosen = match (&algorithm_choice, cfg.algorithm) {
-        (Some(c), _) => c.chosen,
-        // Too few songs to hold any out of the trial: PPO, the cycle's default.
-        (None, PolicyAlgorithm::Auto) => PolicyAlgorithm::Ppo,
-        (None, a) => a,
+        a => (a, None),
     };
     let FineTuned {
         mut policy,
@@ -1203,7 +1194,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
     };
     let judge = match judge_rater {
         Some(r) => Judge::Rater(r),
-        None => reward_judge(&reward, format!("reward model {reward_version}")),
+        None => reward_judge(&reward, &reward_version),
     };
     let wav_dir = dir.join("policy_test_output");
     let results = evaluate_policies(

@@ -84,7 +84,8 @@ pub enum Judge<'a> {
 }
 
 impl Judge<'_> {
-    fn name(&self) -> String {
+    /// Who judged, as reports name it.
+    pub fn name(&self) -> String {
         match self {
             Judge::Rater(r) => format!("simulated rater `{}`", r.taste.name()),
             Judge::Score { name, .. } => name.clone(),
