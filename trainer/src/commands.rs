@@ -9,9 +9,9 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_LASSO,
-    CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource,
-    run_cycle,
+    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_FOLDS,
+    CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig,
+    PolicyAlgorithm, RatingsSource, run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
 use recut_trainer::dpo::{DpoConfig, DpoLoss};
@@ -416,6 +416,12 @@ pub struct CycleArgs {
     /// that only co-varied with them.
     #[arg(long, default_value_t = CYCLE_REWARD_LASSO)]
     pub reward_lasso: f64,
+    /// The reward model is an ensemble of this many summary MLPs, each validated on its
+    /// own fold of the training songs, scoring their mean (1 = one model on one split).
+    /// The members disagree on what a few hundred ratings of few songs say beyond the
+    /// rater's taste; their mean keeps what they agree on.
+    #[arg(long, default_value_t = CYCLE_REWARD_FOLDS)]
+    pub reward_folds: usize,
     /// Policy step: PPO against the reward model, DPO on rated + reward-labelled pairs,
     /// or auto (default): both fine-tune on all training songs but two, the reward model
     /// judges them against the starting policy on those two, and the winner fine-tunes
@@ -540,6 +546,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             seed: a.seed,
             ..Default::default()
         },
+        reward_folds: a.reward_folds,
         algorithm: match a.algorithm {
             CycleAlgorithm::Dpo => PolicyAlgorithm::Dpo,
             CycleAlgorithm::Ppo => PolicyAlgorithm::Ppo,

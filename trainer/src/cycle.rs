@@ -57,7 +57,7 @@ use crate::ppo::{PpoConfig, RewardSource, train_ppo};
 use crate::raters::Rater;
 use crate::rng::Rng;
 use crate::train_policy::{BcConfig, Song, baseline_demos, crop, policy_logits, train_bc};
-use crate::train_reward::{TrainConfig, score_pairs, train_reward};
+use crate::train_reward::{TrainConfig, score_pairs, train_reward, train_reward_ensemble};
 
 /// Candidate temperatures of a cycle: 16 candidates per song, 120 distinct pairs, so 200
 /// ratings over 8 songs are of distinct edits. Up to 1.6 so that the candidates differ in
@@ -83,6 +83,8 @@ pub const CYCLE_REWARD_WEIGHT_DECAY: f64 = 0.05;
 /// rate 0.597 → 0.616, `energetic` won ≥ 3 of 4 held-out songs with every seed (before:
 /// 1 of 3), `opening` with one seed (before: 2).
 pub const CYCLE_REWARD_LASSO: f64 = 3.0;
+/// Song folds of a cycle's reward ensemble ([`train_reward_ensemble`]).
+pub const CYCLE_REWARD_FOLDS: usize = 4;
 /// Share of the fine-tuning a cycle keeps ([`PolicyNet::interpolate_towards`]): the new
 /// policy's weights are `θ_ref + mix · (θ_tuned − θ_ref)`. Over the 15 PPO cycles of the
 /// bench (5 tastes × seeds 0–2, 200 simulated ratings each), the runs whose new policy won
@@ -234,6 +236,9 @@ pub struct CycleConfig {
     pub candidate_fractions: Vec<f64>,
     pub reward_config: RewardConfig,
     pub reward_train: TrainConfig,
+    /// Song folds of the reward ensemble ([`train_reward_ensemble`]); below 2 (or with the
+    /// transformer) one model on one validation split.
+    pub reward_folds: usize,
     pub algorithm: PolicyAlgorithm,
     pub dpo: DpoConfig,
     /// Longest window of beats a DPO pair is cropped to.
@@ -1063,16 +1068,21 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
             skipped.first().map_or("no ratings", String::as_str)
         )));
     }
-    let mut reward = RewardModel::new(&cfg.reward_config, dev)?;
-    let rrep = train_reward(
-        &mut reward,
-        &pairs,
-        &TrainConfig {
-            progress: cfg.progress,
-            checkpoint: None,
-            ..cfg.reward_train.clone()
-        },
-    )?;
+    let reward_train = TrainConfig {
+        progress: cfg.progress,
+        checkpoint: None,
+        ..cfg.reward_train.clone()
+    };
+    let (mut reward, rrep) = match &cfg.reward_config {
+        RewardConfig::Mlp(mlp) if cfg.reward_folds >= 2 => {
+            train_reward_ensemble(mlp, &pairs, cfg.reward_folds, &reward_train, dev)?
+        }
+        config => {
+            let mut reward = RewardModel::new(config, dev)?;
+            let rrep = train_reward(&mut reward, &pairs, &reward_train)?;
+            (reward, rrep)
+        }
+    };
     let reward_version = format!(
         "reward-{st}-{}",
         rrep.trained_on.split(':').nth(1).unwrap_or("")

@@ -97,6 +97,25 @@ pub fn split_by_song(
     (train, valid)
 }
 
+/// Pair indices of `k` folds of whole songs (an ensemble's members each validate on one):
+/// the songs, shuffled with `seed`, are dealt to the folds in turn, so the folds differ by
+/// at most one song. Fewer folds than `k` when there are fewer songs; none without pairs.
+pub fn song_folds(pairs: &[PreferencePair], k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let songs: BTreeSet<&str> = pairs.iter().map(|p| p.song_id.as_str()).collect();
+    let mut songs: Vec<&str> = songs.into_iter().collect();
+    Rng::new(seed).shuffle(&mut songs);
+    let k = k.min(songs.len());
+    let fold_of: std::collections::HashMap<&str, usize> =
+        songs.iter().enumerate().map(|(i, &s)| (s, i % k)).collect();
+    let mut folds = vec![Vec::new(); k];
+    for (i, p) in pairs.iter().enumerate() {
+        if let Some(&f) = fold_of.get(p.song_id.as_str()) {
+            folds[f].push(i);
+        }
+    }
+    folds
+}
+
 /// `recut.trained_on`: `blake3:<first 16 hex of the hash of every pair>:<count>`.
 pub fn data_fingerprint(pairs: &[PreferencePair]) -> String {
     let mut h = blake3::Hasher::new();

@@ -433,6 +433,70 @@ impl RewardModel {
     }
 }
 
+/// One summary MLP that scores what the mean of `members` scores (before the
+/// [`SCORE_CLAMP`]): their hidden units side by side (`hidden` = the members' sum), the
+/// output weights divided by their number and the output biases averaged. The members
+/// must share their input normalisation ([`RewardMlp::fit_normalisation`], fitted once
+/// for all of them), which the merged model keeps. Exact, and the merged model is an
+/// ordinary `reward-mlp-<hidden>` that saves, loads and exports as any other.
+pub fn merge_mlps(members: &[RewardModel], device: Device) -> Result<RewardModel> {
+    let mlps: Vec<&RewardMlp> = members
+        .iter()
+        .filter_map(|m| match &m.net {
+            RewardNet::Mlp(mlp) => Some(mlp),
+            RewardNet::Transformer(_) => None,
+        })
+        .collect();
+    let Some(first) = mlps.first() else {
+        return Err(TrainError::Config(
+            "an ensemble needs at least one summary-MLP member".into(),
+        ));
+    };
+    if mlps.len() != members.len() {
+        return Err(TrainError::Config(
+            "only summary-MLP reward models can be merged into one".into(),
+        ));
+    }
+    let hidden = mlps.iter().map(|m| m.config.hidden).sum();
+    let mut merged = RewardModel::new(&RewardConfig::Mlp(MlpConfig { hidden }), device)?;
+    let k = mlps.len() as f64;
+    let RewardNet::Mlp(out) = &mut merged.net else {
+        return Err(TrainError::Config(
+            "the merged model is not a summary MLP".into(),
+        ));
+    };
+    tch::no_grad(|| {
+        let cat = |f: fn(&RewardMlp) -> &Tensor, dim: i64| {
+            Tensor::cat(&mlps.iter().map(|m| f(m)).collect::<Vec<_>>(), dim)
+        };
+        out.shift.copy_(&first.shift);
+        out.scale.copy_(&first.scale);
+        out.fitted.copy_(&first.fitted);
+        out.fc1.ws.copy_(&cat(|m| &m.fc1.ws, 0));
+        if let Some(b) = out.fc1.bs.as_mut() {
+            b.copy_(&Tensor::cat(
+                &mlps
+                    .iter()
+                    .map(|m| match &m.fc1.bs {
+                        Some(b) => b.shallow_clone(),
+                        None => Tensor::zeros([m.config.hidden], (Kind::Float, device)),
+                    })
+                    .collect::<Vec<_>>(),
+                0,
+            ));
+        }
+        out.fc2.ws.copy_(&(cat(|m| &m.fc2.ws, 1) / k));
+        if let Some(b) = out.fc2.bs.as_mut() {
+            let sum = mlps
+                .iter()
+                .filter_map(|m| m.fc2.bs.as_ref())
+                .fold(Tensor::zeros([1], (Kind::Float, device)), |acc, b| acc + b);
+            b.copy_(&(sum / k));
+        }
+    });
+    Ok(merged)
+}
+
 /// The config sidecar of a checkpoint: `reward.safetensors` → `reward.safetensors.json`.
 pub fn config_path(checkpoint: &Path) -> PathBuf {
     let mut s = checkpoint.as_os_str().to_owned();
