@@ -151,9 +151,17 @@ pub struct TrainReport {
     /// Seconds from the start until the kept epoch had finished (the time to the best
     /// validation loss, which the 60 s target of `cargo xtask bench` is about).
     pub seconds_to_best: f64,
+    /// Models trained: 1, or an ensemble's members ([`train_reward_ensemble`]), whose
+    /// validation figures are out of fold over every pair.
+    #[serde(default = "one")]
+    pub members: usize,
     /// Descriptor entries the kept summary MLP uses (non-zero input weights), by index
     /// (`None` for the transformer). All of them without `input_lasso`.
     pub inputs_in_use: Option<Vec<usize>>,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainReport {
@@ -468,6 +476,7 @@ fn train_reward_split(
     }
     let inputs_in_use = matches!(model.net, RewardNet::Mlp(_)).then(|| mlp_inputs_in_use(model));
     Ok(TrainReport {
+        members: 1,
         inputs_in_use,
         epochs,
         best_epoch,
@@ -494,7 +503,9 @@ fn train_reward_split(
 /// ratings of one cycle, four single models trained on four song splits judged the same
 /// new policy's edits of a held-out song better than the old ones in 0.12, 0.00, 1.00 and
 /// 0.88 of comparisons. What the members agree on is what the ratings say; a policy
-/// trained against their mean cannot push what only one of them believes.
+/// trained against their mean cannot push what only one of them believes. (A cycle's
+/// PPO did worse against the ensemble on `tight`, so cycles train one model by default:
+/// [`crate::cycle::CYCLE_REWARD_FOLDS`].)
 ///
 /// The input normalisation is fitted once on every pair's edits and shared. Every pair is
 /// in exactly one member's validation fold, so the report's validation figures are
@@ -576,6 +587,7 @@ pub fn train_reward_ensemble(
         .collect();
     let seconds = start.elapsed().as_secs_f64();
     let report = TrainReport {
+        members: reports.len(),
         inputs_in_use: Some(mlp_inputs_in_use(&model)),
         epochs,
         best_epoch: reports.iter().map(|r| r.best_epoch).max().unwrap_or(0),

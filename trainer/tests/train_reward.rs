@@ -302,6 +302,7 @@ fn an_ensemble_learns_a_taste_and_validates_every_pair_out_of_fold() {
     let best = report.best_val.clone().expect("out-of-fold validation");
     assert_eq!((report.val_pairs, best.pairs), (pairs.len(), pairs.len()));
     assert_eq!(report.val_songs.len(), SONGS.len());
+    assert_eq!(report.members, 3);
     assert_eq!(report.epochs.len(), cfg.epochs);
     let acc = best.accuracy.expect("decided pairs");
     let ceiling = Rater::ceiling(&answers);
@@ -332,6 +333,7 @@ fn an_ensemble_learns_a_taste_and_validates_every_pair_out_of_fold() {
         train_reward_ensemble(&MlpConfig::default(), &pairs[..20], 1, &cfg, Device::Cpu)
             .expect("trains");
     assert_eq!(single.architecture(), "reward-mlp-64");
+    assert_eq!(one.members, 1);
     assert!(one.val_pairs < 20);
 }
 
