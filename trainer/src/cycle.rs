@@ -368,7 +368,11 @@ pub struct CycleReport {
     pub rating_problems: Vec<String>,
     /// Simulated rater's ceiling on its own answers (`None` for human ratings).
     pub rater_ceiling: Option<f64>,
+    /// Validation accuracy of the reward model: on its validation songs, or out of fold
+    /// over every rating for an ensemble.
     pub reward_val_accuracy: Option<f64>,
+    /// Models the reward model merges (1, or `reward_folds` capped by the songs).
+    pub reward_members: usize,
     /// Descriptor entries the reward model kept under the lasso
     /// ([`TrainConfig::input_lasso`]), by index; every entry without it, none when the
     /// lasso dropped them all (`None` for a model without a descriptor).
@@ -1296,6 +1300,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         rating_problems,
         rater_ceiling,
         reward_val_accuracy,
+        reward_members: rrep.members,
         reward_inputs: rrep.inputs_in_use.clone(),
         dpo_rated_pairs: n_rated,
         dpo_labelled_pairs: n_labelled,

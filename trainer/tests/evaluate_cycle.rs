@@ -219,7 +219,7 @@ fn three_songs(dir: &std::path::Path) -> PathBuf {
 fn a_small_ppo_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let songs = three_songs(dir.path());
-    let (stdout, r) = small_cycle(&songs, "ppo", dir.path(), "models");
+    let (stdout, r) = small_cycle(&songs, "ppo", dir.path(), "models", &[]);
     let models = dir.path().join("models");
     assert!(stdout.contains("ppo policy"), "{stdout}");
     assert_eq!(r["algorithm"], "ppo", "{r}");
@@ -512,6 +512,7 @@ fn small_cycle(
     algorithm: &str,
     dir: &Path,
     name: &str,
+    extra: &[&str],
 ) -> (String, serde_json::Value) {
     let report = dir.join(format!("{name}.json"));
     let stdout = check(
@@ -527,6 +528,7 @@ fn small_cycle(
                 "--dpo-steps",
                 "4",
             ])
+            .args(extra)
             .args(["--algorithm", algorithm, "--out-dir"])
             .arg(dir.join(name))
             .arg("--report")
@@ -536,6 +538,33 @@ fn small_cycle(
     );
     let r = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     (stdout, r)
+}
+
+/// `--reward-folds`: the cycle's reward model is its members merged into one MLP (hidden
+/// = members × `--reward-hidden`) that exports and scores like any other, and the report
+/// says how many there were; one model is the default.
+#[test]
+fn a_cycle_with_reward_folds_trains_a_merged_ensemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = three_songs(dir.path());
+    // SMALL_CYCLE asks for 16 hidden units.
+    let (_, r) = small_cycle(&songs, "ppo", dir.path(), "folds", &["--reward-folds", "2"]);
+    // Two training songs (one held out): two folds of one song each.
+    assert_eq!(r["reward_members"], 2, "{r}");
+    let acc = r["reward_val_accuracy"]
+        .as_f64()
+        .expect("out-of-fold accuracy");
+    assert!((0.0..=1.0).contains(&acc), "{r}");
+    let cycle = PathBuf::from(r["dir"].as_str().unwrap());
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cycle.join("reward.safetensors.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sidecar["config"]["hidden"], 32, "{sidecar}");
+    recut_engine::RewardModel::load(&cycle.join("reward.onnx"))
+        .expect("the merged ensemble exports as an ordinary reward model");
+    let (_, single) = small_cycle(&songs, "ppo", dir.path(), "single", &[]);
+    assert_eq!(single["reward_members"], 1, "{single}");
 }
 
 /// `--algorithm auto`: PPO and DPO fine-tune on the training songs but two, the reward
@@ -555,7 +584,7 @@ fn an_auto_cycle_chooses_on_songs_its_trials_did_not_train_on() {
             "wesnoth_elvish_theme.ogg",
         ],
     );
-    let (_, auto) = small_cycle(&songs, "auto", dir.path(), "auto");
+    let (_, auto) = small_cycle(&songs, "auto", dir.path(), "auto", &[]);
     let choice = &auto["algorithm_choice"];
     let names = |v: &serde_json::Value| -> Vec<String> {
         let mut n: Vec<String> = serde_json::from_value(v.clone()).unwrap();
@@ -592,7 +621,7 @@ fn an_auto_cycle_chooses_on_songs_its_trials_did_not_train_on() {
     assert_eq!(choice["chosen"], chosen, "{choice}");
     assert_eq!(auto["algorithm"], chosen, "{auto}");
 
-    let (_, alone) = small_cycle(&songs, chosen, dir.path(), "alone");
+    let (_, alone) = small_cycle(&songs, chosen, dir.path(), "alone", &[]);
     assert!(alone["algorithm_choice"].is_null(), "{alone}");
     let load = |r: &serde_json::Value| {
         let d = PathBuf::from(r["dir"].as_str().unwrap());
@@ -614,7 +643,7 @@ fn an_auto_cycle_with_too_few_songs_runs_ppo() {
     assert!(help.contains("[default: auto]"), "{help}");
     let dir = tempfile::tempdir().unwrap();
     let songs = three_songs(dir.path());
-    let (_, r) = small_cycle(&songs, "auto", dir.path(), "auto");
+    let (_, r) = small_cycle(&songs, "auto", dir.path(), "auto", &[]);
     assert_eq!(r["algorithm"], "ppo", "{r}");
     assert!(r["algorithm_choice"].is_null(), "{r}");
 }
