@@ -561,7 +561,7 @@ fn a_cycle_with_reward_folds_trains_a_merged_ensemble() {
     )
     .unwrap();
     assert_eq!(sidecar["config"]["hidden"], 32, "{sidecar}");
-    recut_engine::RewardModel::load(&cycle.join("reward.onnx"))
+    recut_engine::RewardModel::load(cycle.join("reward.onnx"))
         .expect("the merged ensemble exports as an ordinary reward model");
     let (_, single) = small_cycle(&songs, "ppo", dir.path(), "single", &[]);
     assert_eq!(single["reward_members"], 1, "{single}");
