@@ -1085,8 +1085,9 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         checkpoint: None,
         ..cfg.reward_train.clone()
     };
+    // One model when there are fewer than two folds: train_reward_ensemble decides.
     let (mut reward, rrep) = match &cfg.reward_config {
-        RewardConfig::Mlp(mlp) if cfg.reward_folds >= 2 => {
+        RewardConfig::Mlp(mlp) => {
             train_reward_ensemble(mlp, &pairs, cfg.reward_folds, &reward_train, dev)?
         }
         config => {

@@ -77,9 +77,7 @@ pub fn split_by_song(
     val_fraction: f64,
     seed: u64,
 ) -> (Vec<usize>, Vec<usize>) {
-    let songs: BTreeSet<&str> = pairs.iter().map(|p| p.song_id.as_str()).collect();
-    let mut songs: Vec<&str> = songs.into_iter().collect();
-    Rng::new(seed).shuffle(&mut songs);
+    let songs = shuffled_songs(pairs, seed);
     let n_val = if songs.len() < 2 || val_fraction <= 0.0 {
         0
     } else {
@@ -97,14 +95,22 @@ pub fn split_by_song(
     (train, valid)
 }
 
-/// Pair indices of `k` folds of whole songs (an ensemble's members each validate on one):
-/// the songs, shuffled with `seed`, are dealt to the folds in turn, so the folds differ by
-/// at most one song. Fewer folds than `k` when there are fewer songs; none without pairs.
-pub fn song_folds(pairs: &[PreferencePair], k: usize, seed: u64) -> Vec<Vec<usize>> {
+/// The distinct songs of `pairs`, sorted and then shuffled with `seed` (what the splits
+/// draw from).
+fn shuffled_songs(pairs: &[PreferencePair], seed: u64) -> Vec<&str> {
     let songs: BTreeSet<&str> = pairs.iter().map(|p| p.song_id.as_str()).collect();
     let mut songs: Vec<&str> = songs.into_iter().collect();
     Rng::new(seed).shuffle(&mut songs);
-    let k = k.min(songs.len());
+    songs
+}
+
+/// Pair indices of `k` folds of whole songs (an ensemble's members each validate on one):
+/// the songs, shuffled with `seed`, are dealt to the folds in turn, so the folds differ by
+/// at most one song. Fewer folds than `k` when there are fewer songs (`k` = 0 counts as
+/// 1); none without pairs.
+pub fn song_folds(pairs: &[PreferencePair], k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let songs = shuffled_songs(pairs, seed);
+    let k = k.max(1).min(songs.len());
     let fold_of: std::collections::HashMap<&str, usize> =
         songs.iter().enumerate().map(|(i, &s)| (s, i % k)).collect();
     let mut folds = vec![Vec::new(); k];

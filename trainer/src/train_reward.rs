@@ -94,7 +94,9 @@ impl Evaluation {
     pub fn combine(parts: &[Evaluation]) -> Evaluation {
         let pairs: usize = parts.iter().map(|e| e.pairs).sum();
         let decided: usize = parts.iter().map(|e| e.decided).sum();
-        let weighted = |acc: fn(&Evaluation) -> Option<f64>, n: fn(&Evaluation) -> usize| {
+        // The mean of a share `acc` over the parts, weighted by the count `n` it is of.
+        let weighted = |acc: &dyn Fn(&Evaluation) -> Option<f64>,
+                        n: &dyn Fn(&Evaluation) -> usize| {
             let total: usize = parts.iter().map(n).sum();
             (total > 0).then(|| {
                 parts
@@ -110,12 +112,12 @@ impl Evaluation {
             } else {
                 0.0
             },
-            accuracy: weighted(|e| e.accuracy, |e| e.decided),
-            accuracy_by_strength: [
-                weighted(|e| e.accuracy_by_strength[0], |e| e.decided_by_strength[0]),
-                weighted(|e| e.accuracy_by_strength[1], |e| e.decided_by_strength[1]),
-                weighted(|e| e.accuracy_by_strength[2], |e| e.decided_by_strength[2]),
-            ],
+            accuracy: weighted(&|e| e.accuracy, &|e| e.decided),
+            accuracy_by_strength: std::array::from_fn(|s| {
+                weighted(&|e| e.accuracy_by_strength[s], &|e| {
+                    e.decided_by_strength[s]
+                })
+            }),
             pairs,
             decided,
             decided_by_strength: std::array::from_fn(|s| {
@@ -362,9 +364,7 @@ pub fn train_reward(
     cfg: &TrainConfig,
 ) -> Result<TrainReport> {
     let start = Instant::now();
-    for p in pairs {
-        p.validate().map_err(TrainError::Data)?;
-    }
+    validate_pairs(pairs)?;
     let (train, val) = split_by_song(pairs, cfg.val_fraction, cfg.seed);
     if train.is_empty() {
         return Err(TrainError::Data("no training pairs".into()));
@@ -372,6 +372,13 @@ pub fn train_reward(
     let descriptors =
         matches!(model.net, RewardNet::Mlp(_)).then(|| Descriptors::new(pairs, model.vs.device()));
     train_reward_split(model, pairs, (train, val), descriptors.as_ref(), cfg, start)
+}
+
+/// Refuses pairs whose edits do not fit their song ([`PreferencePair::validate`]).
+fn validate_pairs(pairs: &[PreferencePair]) -> Result<()> {
+    pairs
+        .iter()
+        .try_for_each(|p| p.validate().map_err(TrainError::Data))
 }
 
 /// [`train_reward`] on a given split `(train, val)` of `pairs` (validated by the caller,
@@ -474,10 +481,9 @@ fn train_reward_split(
     if let Some(path) = &cfg.checkpoint {
         model.save(path)?;
     }
-    let inputs_in_use = matches!(model.net, RewardNet::Mlp(_)).then(|| mlp_inputs_in_use(model));
     Ok(TrainReport {
         members: 1,
-        inputs_in_use,
+        inputs_in_use: inputs_in_use(model),
         epochs,
         best_epoch,
         best_val,
@@ -511,8 +517,8 @@ fn train_reward_split(
 /// in exactly one member's validation fold, so the report's validation figures are
 /// out-of-fold ([`Evaluation::combine`] of the members' best epochs) over all the
 /// ratings rather than one split's; its epochs combine the members' epoch by epoch, and
-/// `best_epoch` is the latest member's. With fewer than two songs this is
-/// [`train_reward`] of one model.
+/// `best_epoch` is the latest member's. With fewer than two folds (`folds` below 2, or
+/// fewer than two songs) this is [`train_reward`] of one model.
 pub fn train_reward_ensemble(
     config: &MlpConfig,
     pairs: &[PreferencePair],
@@ -528,17 +534,11 @@ pub fn train_reward_ensemble(
         let report = train_reward(&mut model, pairs, cfg)?;
         return Ok((model, report));
     }
-    for p in pairs {
-        p.validate().map_err(TrainError::Data)?;
-    }
+    validate_pairs(pairs)?;
     let descriptors = Descriptors::new(pairs, device);
     let all: Vec<usize> = (0..pairs.len()).collect();
     let (a, b) = descriptors.rows(&all);
     let (edits, spread) = (Tensor::cat(&[&a, &b], 0), &a - &b);
-    let member_cfg = TrainConfig {
-        checkpoint: None,
-        ..cfg.clone()
-    };
     let mut members = Vec::with_capacity(folds.len());
     let mut reports = Vec::with_capacity(folds.len());
     for (k, val) in folds.iter().enumerate() {
@@ -552,9 +552,11 @@ pub fn train_reward_ensemble(
         if let RewardNet::Mlp(mlp) = &mut member.net {
             mlp.fit_normalisation(&edits, &spread);
         }
+        // The members' own shuffles differ; the merged model alone is saved.
         let member_cfg = TrainConfig {
             seed: cfg.seed.wrapping_add(k as u64),
-            ..member_cfg.clone()
+            checkpoint: None,
+            ..cfg.clone()
         };
         reports.push(train_reward_split(
             &mut member,
@@ -588,7 +590,7 @@ pub fn train_reward_ensemble(
     let seconds = start.elapsed().as_secs_f64();
     let report = TrainReport {
         members: reports.len(),
-        inputs_in_use: Some(mlp_inputs_in_use(&model)),
+        inputs_in_use: inputs_in_use(&model),
         epochs,
         best_epoch: reports.iter().map(|r| r.best_epoch).max().unwrap_or(0),
         best_val: combined(&|r| r.best_val.clone()),
@@ -604,18 +606,19 @@ pub fn train_reward_ensemble(
     Ok((model, report))
 }
 
-/// Descriptor entries a summary MLP uses (non-zero input weights), by index; empty for
+/// Descriptor entries a summary MLP uses (non-zero input weights), by index; `None` for
 /// the transformer.
-fn mlp_inputs_in_use(model: &RewardModel) -> Vec<usize> {
+fn inputs_in_use(model: &RewardModel) -> Option<Vec<usize>> {
     match &model.net {
-        RewardNet::Mlp(mlp) => mlp
-            .input_norms()
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0.0)
-            .map(|(j, _)| j)
-            .collect(),
-        RewardNet::Transformer(_) => Vec::new(),
+        RewardNet::Mlp(mlp) => Some(
+            mlp.input_norms()
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0.0)
+                .map(|(j, _)| j)
+                .collect(),
+        ),
+        RewardNet::Transformer(_) => None,
     }
 }
 

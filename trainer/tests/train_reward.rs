@@ -230,12 +230,16 @@ fn song_folds_deal_whole_songs_and_cover_every_pair_once() {
     let mut sizes = [a.len(), b.len()];
     sizes.sort_unstable();
     assert_eq!(sizes, [1, 2], "3 songs dealt into 2 folds");
-    // More folds than songs: one song each.
+    // More folds than songs: one song each; no folds asked for: one.
     assert_eq!(song_folds(&pairs, 8, 3).len(), SONGS.len());
+    assert_eq!(
+        song_folds(&pairs, 0, 3),
+        vec![(0..pairs.len()).collect::<Vec<_>>()]
+    );
     assert!(song_folds(&[], 4, 3).is_empty());
 }
 
-/// The first `n` rows of random descriptors, `[n, SUMMARY_DIM]`.
+/// `n` random (standard normal) descriptors, `[n, SUMMARY_DIM]`.
 fn random_descriptors(n: i64) -> Tensor {
     Tensor::randn([n, SUMMARY_DIM], (Kind::Float, Device::Cpu))
 }
