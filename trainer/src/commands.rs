@@ -424,6 +424,12 @@ pub struct CycleArgs {
     /// target in 5 of 11 auto runs where one model met it in 8 (`tight` lost its PPO wins).
     #[arg(long, default_value_t = CYCLE_REWARD_FOLDS)]
     pub reward_folds: usize,
+    /// Diagnostic: PPO (and auto's PPO trial) trains against the simulated rater's own
+    /// utility, what a perfect reward model of the taste would say, instead of the reward
+    /// model learned from the ratings. Needs --taste. If the policy still misses on the
+    /// held-out songs, the reward model is not what holds it back.
+    #[arg(long)]
+    pub oracle_reward: bool,
     /// Policy step: PPO against the reward model, DPO on rated + reward-labelled pairs,
     /// or auto (default): both fine-tune on all training songs but two, the reward model
     /// judges them against the starting policy on those two, and the winner fine-tunes
@@ -549,6 +555,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             ..Default::default()
         },
         reward_folds: a.reward_folds,
+        oracle_reward: a.oracle_reward,
         algorithm: match a.algorithm {
             CycleAlgorithm::Dpo => PolicyAlgorithm::Dpo,
             CycleAlgorithm::Ppo => PolicyAlgorithm::Ppo,

@@ -247,6 +247,9 @@ pub struct CycleConfig {
     /// Song folds of the reward ensemble ([`train_reward_ensemble`]); below 2 (or with the
     /// transformer) one model on one validation split.
     pub reward_folds: usize,
+    /// PPO against the simulated rater's own utility ([`RewardSource::Rater`]) instead of
+    /// the reward model: a diagnostic that needs simulated ratings.
+    pub oracle_reward: bool,
     pub algorithm: PolicyAlgorithm,
     pub dpo: DpoConfig,
     /// Longest window of beats a DPO pair is cropped to.
@@ -373,6 +376,10 @@ pub struct CycleReport {
     pub reward_val_accuracy: Option<f64>,
     /// Models the reward model merges (1, or `reward_folds` capped by the songs).
     pub reward_members: usize,
+    /// PPO trained against the simulated rater's own utility, not the reward model
+    /// ([`CycleConfig::oracle_reward`]): a diagnostic run.
+    #[serde(default)]
+    pub oracle_reward: bool,
     /// Descriptor entries the reward model kept under the lasso
     /// ([`TrainConfig::input_lasso`]), by index; every entry without it, none when the
     /// lasso dropped them all (`None` for a model without a descriptor).
@@ -709,13 +716,20 @@ impl Tuning<'_> {
             cfg.progress,
             format!(
                 "ppo against {} on {} songs, {} steps, timbre shift {}",
-                self.reward_version,
+                if cfg.oracle_reward {
+                    "the simulated rater's own utility (oracle)"
+                } else {
+                    self.reward_version
+                },
                 songs.len(),
                 cfg.ppo_steps,
                 cfg.feature_shift
             ),
         );
-        let source = RewardSource::load(self.reward_ckpt, self.dev)?;
+        let source = match oracle_rater(cfg)? {
+            Some(rater) => RewardSource::Rater(rater),
+            None => RewardSource::load(self.reward_ckpt, self.dev)?,
+        };
         let pcfg = PpoConfig {
             steps: cfg.ppo_steps,
             lr: cfg.ppo_lr,
@@ -910,9 +924,33 @@ fn say(progress: bool, msg: impl AsRef<str>) {
 }
 
 /// Runs one cycle (see the module doc).
+/// The rater PPO trains against with [`CycleConfig::oracle_reward`], `None` without it;
+/// an error when there is no simulated rater or no PPO to train.
+fn oracle_rater(cfg: &CycleConfig) -> Result<Option<Rater>> {
+    if !cfg.oracle_reward {
+        return Ok(None);
+    }
+    if cfg.algorithm == PolicyAlgorithm::Dpo {
+        return Err(TrainError::Config(
+            "the oracle reward replaces PPO's reward model: it needs --algorithm ppo or auto, \
+             not dpo"
+                .into(),
+        ));
+    }
+    match &cfg.ratings {
+        RatingsSource::Simulated { rater, .. } => Ok(Some(*rater)),
+        RatingsSource::File { path, .. } => Err(TrainError::Config(format!(
+            "the oracle reward is a simulated rater's own utility: it needs --taste, and the \
+             ratings come from {}",
+            path.display()
+        ))),
+    }
+}
+
 pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
     // Before the work, not after a minute of it when the policy is mixed.
     crate::model::policy::check_policy_mix(cfg.policy_mix)?;
+    oracle_rater(cfg)?;
     let t0 = Instant::now();
     let mut times = StepTimes::default();
     let dev = crate::device::pick_device();
@@ -1302,6 +1340,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
         rater_ceiling,
         reward_val_accuracy,
         reward_members: rrep.members,
+        oracle_reward: cfg.oracle_reward,
         reward_inputs: rrep.inputs_in_use.clone(),
         dpo_rated_pairs: n_rated,
         dpo_labelled_pairs: n_labelled,

@@ -74,6 +74,7 @@ use crate::history::TrainingHistory;
 use crate::json::{read_json, write_json};
 use crate::model::batch::to_vec_f32;
 use crate::model::{Batch, N_ACTIONS, PolicyNet, RewardModel};
+use crate::raters::Rater;
 use crate::rng::Rng;
 use crate::train_policy::Song;
 
@@ -155,6 +156,12 @@ pub enum RewardSource {
     Tch(RewardModel),
     /// An exported `reward.onnx`, run by the engine's ONNX Runtime session.
     Onnx(recut_engine::model::RewardModel),
+    /// A simulated rater's own utility over its temperature, `u / τ`: the score a perfect
+    /// Bradley–Terry model of its answers would give (it prefers A with probability
+    /// `σ((u_a − u_b)/τ)`). A diagnostic, not a way to train for people: PPO against it
+    /// tells whether a policy that misses on held-out songs was misled by its reward model
+    /// or cannot act on the taste there at all.
+    Rater(Rater),
 }
 
 impl std::fmt::Debug for RewardSource {
@@ -193,6 +200,11 @@ impl RewardSource {
                 m.info().model_version,
                 m.active_provider()
             ),
+            RewardSource::Rater(r) => format!(
+                "the simulated `{}` rater's own utility / {} (oracle)",
+                r.taste.name(),
+                r.temperature
+            ),
         }
     }
 
@@ -218,6 +230,12 @@ impl RewardSource {
             }
             RewardSource::Onnx(m) => Ok(Some(
                 m.score_batch(items)?.into_iter().map(f64::from).collect(),
+            )),
+            RewardSource::Rater(r) => Ok(Some(
+                items
+                    .iter()
+                    .map(|(f, a)| r.utility(f, a) / r.temperature)
+                    .collect(),
             )),
         }
     }

@@ -567,6 +567,51 @@ fn a_cycle_with_reward_folds_trains_a_merged_ensemble() {
     assert_eq!(single["reward_members"], 1, "{single}");
 }
 
+/// `--oracle-reward`: PPO trains against the simulated rater's own utility, and the report
+/// says so; without a simulated rater, or without PPO, it is refused before any work.
+#[test]
+fn an_oracle_cycle_trains_against_the_rater_and_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let songs = three_songs(dir.path());
+    let (_, r) = small_cycle(&songs, "ppo", dir.path(), "oracle", &["--oracle-reward"]);
+    assert_eq!(r["oracle_reward"], true, "{r}");
+    assert_eq!(r["algorithm"], "ppo", "{r}");
+    let (_, plain) = small_cycle(&songs, "ppo", dir.path(), "plain", &[]);
+    assert_eq!(plain["oracle_reward"], false, "{plain}");
+
+    let refused = |extra: &[&str], says: &[&str]| {
+        let o = trainer()
+            .args([
+                "cycle",
+                "--songs",
+                "no-such-folder",
+                "--oracle-reward",
+                "--out-dir",
+            ])
+            .arg(dir.path().join("refused"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        for s in says {
+            assert!(stderr.contains(s), "{s}: {stderr}");
+        }
+        assert!(
+            !stderr.contains("no-such-folder"),
+            "refused after looking for songs: {stderr}"
+        );
+    };
+    refused(
+        &["--taste", "tight", "--algorithm", "dpo"],
+        &["oracle", "not dpo"],
+    );
+    refused(
+        &["--ratings", "my-ratings.csv"],
+        &["oracle", "--taste", "my-ratings.csv"],
+    );
+}
+
 /// `--algorithm auto`: PPO and DPO fine-tune on the training songs but two, the reward
 /// model judges both against the reference on those two, and the better one fine-tunes
 /// on every training song, which gives exactly the policy a cycle run with it alone

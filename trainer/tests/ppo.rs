@@ -558,3 +558,37 @@ fn one_song_turns_the_timbre_shift_off() {
     assert!(!log0.contains("timbre shift"), "{log0}");
     assert_eq!(with_shift, without);
 }
+
+/// The oracle reward source scores an edit by its rater's utility over the rater's
+/// temperature (the scale a Bradley–Terry model of the rater's answers learns), and says
+/// which taste it is in the log line.
+#[test]
+fn the_oracle_reward_is_the_rater_utility_over_its_temperature() {
+    use recut_trainer::raters::{Rater, Taste};
+    let s = short(SONGS[0]);
+    let n = s.analysis.features.len();
+    // Everything kept; a cut of two bars in the middle; a cut starting one beat after a
+    // phrase start (a phrase is at least a bar long, so that beat starts none).
+    let kept = vec![0u8; n];
+    let mut bars = kept.clone();
+    bars[32..40].iter_mut().for_each(|a| *a = 1);
+    let phrase = s.analysis.phrases[1].start;
+    let mut odd = kept.clone();
+    odd[phrase + 1..phrase + 10].iter_mut().for_each(|a| *a = 1);
+    let features = &s.analysis.features;
+    let items: Vec<(&[[f32; FEATURE_DIM]], &[u8])> =
+        vec![(features, &kept), (features, &bars), (features, &odd)];
+    let rater = Rater::new(Taste::PhraseAware).with_temperature(0.5);
+    let source = RewardSource::Rater(rater);
+    assert!(
+        source.describe().contains("phrase_aware"),
+        "{}",
+        source.describe()
+    );
+    let scores = source.scores(&items, Device::Cpu).unwrap().unwrap();
+    for ((f, a), got) in items.iter().zip(&scores) {
+        assert!((got - rater.utility(f, a) / 0.5).abs() < 1e-12);
+    }
+    // The odd cut starts off the phrase grid, which the taste dislikes.
+    assert!(scores[2] < scores[0], "{scores:?}");
+}
