@@ -53,7 +53,7 @@ use crate::evaluate::{
 use crate::export::{ExportInfo, write_policy, write_reward};
 use crate::json::write_json;
 use crate::model::{PolicyConfig, PolicyNet, RewardConfig, RewardModel};
-use crate::ppo::{PpoConfig, RewardSource, train_ppo};
+use crate::ppo::{PpoConfig, RewardMix, RewardSource, train_ppo};
 use crate::raters::Rater;
 use crate::rng::Rng;
 use crate::train_policy::{BcConfig, Song, baseline_demos, crop, policy_logits, train_bc};
@@ -726,9 +726,18 @@ impl Tuning<'_> {
                 cfg.feature_shift
             ),
         );
-        let source = match oracle_rater(cfg)? {
-            Some(rater) => RewardSource::Rater(rater),
-            None => RewardSource::load(self.reward_ckpt, self.dev)?,
+        let (source, reward) = match oracle_rater(cfg)? {
+            Some(rater) => (
+                RewardSource::Rater(rater),
+                RewardMix {
+                    clamp: ORACLE_REWARD_CLAMP,
+                    ..Default::default()
+                },
+            ),
+            None => (
+                RewardSource::load(self.reward_ckpt, self.dev)?,
+                RewardMix::default(),
+            ),
         };
         let pcfg = PpoConfig {
             steps: cfg.ppo_steps,
@@ -743,6 +752,7 @@ impl Tuning<'_> {
             out_dir: ppo_dir.to_owned(),
             progress: cfg.progress,
             seed: cfg.seed,
+            reward,
             ..Default::default()
         };
         let prep = train_ppo(&pcfg, &mut policy, reference, songs, &source, None)?;
@@ -924,6 +934,13 @@ fn say(progress: bool, msg: impl AsRef<str>) {
 }
 
 /// Runs one cycle (see the module doc).
+/// Clamp of the oracle's scores in PPO's reward (reward units), in effect none. The
+/// default clamp (±10) guards against a learned model's outliers; a taste's utility over
+/// its temperature is bounded by the taste, and reaches past ±10 on whole songs
+/// (`energetic` on `wesnoth_heroes_rite`: +32), where a clamp would flatten every plan of
+/// the song to the same reward. The group baseline takes out the per-song level.
+const ORACLE_REWARD_CLAMP: f64 = 1e9;
+
 /// The rater PPO trains against with [`CycleConfig::oracle_reward`], `None` without it;
 /// an error when there is no simulated rater or no PPO to train.
 fn oracle_rater(cfg: &CycleConfig) -> Result<Option<Rater>> {
