@@ -20,7 +20,10 @@
 //!    model mixed with the dense reward; the step that scored best on the training songs'
 //!    evaluation plans is kept. With `algorithm = auto` both run first on the training
 //!    songs but [`AUTO_SELECTION_SONGS`], the reward model judges each against π_ref on
-//!    those songs, and the better one fine-tunes on all ([`choose_algorithm`]).
+//!    those songs, and the better one fine-tunes on all ([`choose_algorithm`]). With
+//!    `oracle_reward` (a diagnostic) PPO trains against the simulated rater's own utility
+//!    instead of the reward model, which tells a reward model's errors from a policy
+//!    that does not carry what it learned over to unseen songs.
 //! 7. Evaluation of the new policy against π_ref on the held-out songs
 //!    ([`crate::evaluate`]), judged by the simulated rater's taste, or by the reward model
 //!    when the ratings came from people. With no song held out (a one-song demo) the
