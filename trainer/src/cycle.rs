@@ -936,7 +936,6 @@ fn say(progress: bool, msg: impl AsRef<str>) {
     }
 }
 
-/// Runs one cycle (see the module doc).
 /// Clamp of the oracle's scores in PPO's reward (reward units), in effect none. The
 /// default clamp (±10) guards against a learned model's outliers; a taste's utility over
 /// its temperature is bounded by the taste, and reaches past ±10 on whole songs
@@ -967,6 +966,7 @@ fn oracle_rater(cfg: &CycleConfig) -> Result<Option<Rater>> {
     }
 }
 
+/// Runs one cycle (see the module doc).
 pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
     // Before the work, not after a minute of it when the policy is mixed.
     crate::model::policy::check_policy_mix(cfg.policy_mix)?;
