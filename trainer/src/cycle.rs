@@ -715,20 +715,6 @@ impl Tuning<'_> {
                 n_labelled,
             });
         }
-        say(
-            cfg.progress,
-            format!(
-                "ppo against {} on {} songs, {} steps, timbre shift {}",
-                if cfg.oracle_reward {
-                    "the simulated rater's own utility (oracle)"
-                } else {
-                    self.reward_version
-                },
-                songs.len(),
-                cfg.ppo_steps,
-                cfg.feature_shift
-            ),
-        );
         let (source, reward) = match oracle_rater(cfg)? {
             Some(rater) => (
                 RewardSource::Rater(rater),
@@ -742,6 +728,19 @@ impl Tuning<'_> {
                 RewardMix::default(),
             ),
         };
+        let against = match &source {
+            RewardSource::Rater(_) => source.describe(),
+            _ => self.reward_version.to_owned(),
+        };
+        say(
+            cfg.progress,
+            format!(
+                "ppo against {against} on {} songs, {} steps, timbre shift {}",
+                songs.len(),
+                cfg.ppo_steps,
+                cfg.feature_shift
+            ),
+        );
         let pcfg = PpoConfig {
             steps: cfg.ppo_steps,
             lr: cfg.ppo_lr,
