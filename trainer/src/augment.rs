@@ -9,7 +9,7 @@
 //! settings); the decoder, the dense reward and the reward model always see the song as it
 //! is.
 
-use recut_engine::FEATURE_DIM;
+use recut_engine::{Analysis, FEATURE_DIM};
 
 use crate::rng::Rng;
 use crate::train_policy::Song;
@@ -93,6 +93,103 @@ pub fn shifted_songs(
             row.iter_mut().zip(&offset).for_each(|(x, d)| *x += d);
         }
         out[i] = Song::new(songs[i].id.clone(), std::sync::Arc::new(a));
+    }
+    out
+}
+
+/// Feature index of the song position (0–1, the beat's time over the song's duration).
+pub const SONG_POSITION: usize = 99;
+/// Fewest phrases an excerpt keeps: an intro, an ending and something between them to cut.
+pub const MIN_EXCERPT_PHRASES: usize = 3;
+/// Mixed into the seed of a training step's excerpts (a generator of their own, as the
+/// shifts have).
+const EXCERPT_SEED_MIX: u64 = 0x1656_67B1_9E37_79F9;
+
+/// The generator of step `step`'s excerpts (counted from 1) in a run seeded with `seed`.
+pub fn excerpt_rng(seed: u64, step: usize) -> Rng {
+    Rng::new(seed ^ EXCERPT_SEED_MIX.wrapping_mul(step as u64))
+}
+
+/// Checks an excerpt share: in (0, 1] (1 = whole songs).
+pub fn check_excerpt(share: f64) -> crate::Result<()> {
+    if share > 0.0 && share <= 1.0 {
+        Ok(())
+    } else {
+        Err(crate::TrainError::Config(format!(
+            "excerpt share {share} must be in (0, 1] (1 = whole songs)"
+        )))
+    }
+}
+
+/// The song made of phrases `phrases` of `a` alone, as if it had been analysed on its own:
+/// beat times start at 0 s, bars and phrases are re-indexed, and the song-position feature
+/// runs over the excerpt. The other song-relative features (section id, phrase loudness
+/// against the song) keep the whole song's values. `None` for an empty range.
+pub fn excerpt(a: &Analysis, phrases: std::ops::Range<usize>) -> Option<Analysis> {
+    let first = a.phrases.get(phrases.start)?;
+    let last = a.phrases.get(phrases.end.checked_sub(1)?)?;
+    let (b0, b1) = (first.start, last.end.min(a.beats.len()));
+    if b0 >= b1 {
+        return None;
+    }
+    let t0 = a.beats[b0];
+    let end_s = a.beats.get(b1).copied().unwrap_or(a.duration_s);
+    let duration_s = (end_s - t0).max(0.0);
+    let beats: Vec<f64> = a.beats[b0..b1].iter().map(|t| t - t0).collect();
+    let mut features = a.features[b0..b1].to_vec();
+    for (row, t) in features.iter_mut().zip(&beats) {
+        row[SONG_POSITION] = (t / duration_s.max(1e-9)).clamp(0.0, 1.0) as f32;
+    }
+    Some(Analysis {
+        duration_s,
+        beats,
+        downbeats: a
+            .downbeats
+            .iter()
+            .filter(|&&d| (b0..b1).contains(&d))
+            .map(|d| d - b0)
+            .collect(),
+        phrases: a.phrases[phrases]
+            .iter()
+            .map(|p| p.start - b0..p.end.min(b1) - b0)
+            .collect(),
+        features,
+        ..a.clone()
+    })
+}
+
+/// `songs` with every song in `drawn` replaced by an excerpt of consecutive whole phrases:
+/// a share uniform in [`min_share`, 1] of its phrases (at least [`MIN_EXCERPT_PHRASES`]),
+/// at a uniform start. A policy fine-tuned on a few whole songs can learn where in each of
+/// them to cut; excerpts put the same music at other song positions, beside other
+/// neighbours and at other lengths, so what it learns has to hold across them. Songs with
+/// fewer phrases than the minimum are kept whole; `min_share` = 1 changes nothing.
+pub fn excerpted_songs(
+    songs: &[Song],
+    drawn: &[usize],
+    min_share: f64,
+    rng: &mut Rng,
+) -> Vec<Song> {
+    let mut out = songs.to_vec();
+    if min_share >= 1.0 {
+        return out;
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for &i in drawn {
+        if !done.insert(i) {
+            continue;
+        }
+        let a = &songs[i].analysis;
+        let n = a.phrases.len();
+        let keep = ((rng.range(min_share, 1.0) * n as f64).round() as usize)
+            .clamp(MIN_EXCERPT_PHRASES.min(n), n);
+        if keep >= n {
+            continue;
+        }
+        let start = rng.below(n - keep + 1);
+        if let Some(x) = excerpt(a, start..start + keep) {
+            out[i] = Song::new(songs[i].id.clone(), std::sync::Arc::new(x));
+        }
     }
     out
 }

@@ -9,9 +9,9 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_FOLDS,
-    CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig,
-    PolicyAlgorithm, RatingsSource, run_cycle,
+    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_EXCERPT, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS,
+    CYCLE_REWARD_FOLDS, CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES,
+    CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
 use recut_trainer::dpo::{DpoConfig, DpoLoss};
@@ -468,6 +468,12 @@ pub struct CycleArgs {
     /// carries over to songs of another kind.
     #[arg(long, default_value_t = CYCLE_FEATURE_SHIFT)]
     pub feature_shift: f64,
+    /// PPO excerpt augmentation: each step every drawn training song is replaced by a run
+    /// of its whole phrases, at least this share of them, at a random start (1 = whole
+    /// songs). Asks the policy for what holds across song positions and lengths rather than
+    /// where to cut each training song.
+    #[arg(long, default_value_t = CYCLE_PPO_EXCERPT)]
+    pub ppo_excerpt: f64,
     /// Share of the fine-tuning the new policy keeps, 0–1: its weights are the reference's
     /// plus this share of the change (1 = the fine-tuned policy as it is). Part of the way
     /// carries over to unseen songs better than the whole fine-tuning does.
@@ -578,6 +584,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         ppo_rollouts: a.ppo_rollouts,
         ppo_kl: a.ppo_kl,
         feature_shift: a.feature_shift,
+        ppo_excerpt: a.ppo_excerpt,
         policy_mix: a.policy_mix,
         eval: EvalOptions {
             target_fraction: a.target_fraction,

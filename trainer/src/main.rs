@@ -610,6 +610,11 @@ mod ppo_cmd {
         /// training songs (0 = off; `cycle` uses 1).
         #[arg(long, default_value_t = PpoConfig::default().feature_shift)]
         pub feature_shift: f64,
+        /// ppo: excerpt augmentation: each step every drawn song is replaced by a run of its
+        /// whole phrases, at least this share of them, at a random start (1 = whole songs;
+        /// `cycle` uses 0.5).
+        #[arg(long, default_value_t = PpoConfig::default().excerpt)]
+        pub excerpt: f64,
         /// ppo: per-beat advantages: the plan's group-centred reward on every beat (group),
         /// or GAE over the beats with the value head (gae).
         #[arg(long, value_enum, default_value_t = PpoConfig::default().advantage)]
@@ -720,6 +725,7 @@ mod ppo_cmd {
             clip: f.clip,
             kl_coef: f.kl_coef,
             feature_shift: f.feature_shift,
+            excerpt: f.excerpt,
             gamma: f.gamma,
             gae_lambda: f.gae_lambda,
             advantage: f.advantage,

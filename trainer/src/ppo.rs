@@ -299,6 +299,12 @@ pub struct PpoConfig {
     /// fine-tuned on a few songs learns their absolute timbre; shifted copies ask it to act on
     /// what does not move with the timbre (structure, contrasts within the song).
     pub feature_shift: f64,
+    /// Excerpt augmentation: the smallest share of a song's phrases an excerpt keeps (1 =
+    /// whole songs, off). At each step every drawn song is replaced by a run of its whole
+    /// phrases, a share uniform in [excerpt, 1], at a random start
+    /// ([`crate::augment::excerpted_songs`]); the policy, the decoder and the reward all
+    /// see the excerpt. The evaluation behind `policy_best` uses the whole songs.
+    pub excerpt: f64,
     /// Plans per song in the evaluation set (one plan per song scored the policy too
     /// noisily for `policy_best` to mean anything).
     pub eval_plans_per_song: usize,
@@ -344,6 +350,7 @@ impl Default for PpoConfig {
             eval_every: 5,
             eval_songs: 0,
             feature_shift: 0.0,
+            excerpt: 1.0,
             eval_plans_per_song: 4,
             checkpoint_every: 0,
             out_dir: PathBuf::from("models/ppo"),
@@ -377,7 +384,8 @@ impl PpoConfig {
         if self.rollouts_per_step == 0 || self.plans_per_song == 0 || self.ppo_epochs == 0 {
             return bad("rollouts_per_step, plans_per_song and ppo_epochs must be > 0");
         }
-        crate::augment::check_feature_shift(self.feature_shift)
+        crate::augment::check_feature_shift(self.feature_shift)?;
+        crate::augment::check_excerpt(self.excerpt)
     }
 
     /// Songs drawn per step.
@@ -1061,6 +1069,8 @@ pub fn train_ppo(
     if cfg.feature_shift > 0.0 && !shifting {
         log.line("timbre shift off: the training songs do not differ (one song)")?;
     }
+    let all_songs = songs;
+    let excerpt = cfg.excerpt;
     for step in first_step + 1..=cfg.steps {
         let ts = Instant::now();
         let mut rng = Rng::new(cfg.seed ^ STEP_SEED_MIX.wrapping_mul(step as u64));
@@ -1078,10 +1088,19 @@ pub fn train_ppo(
                 specs.push((song, share, rng.next_u64()));
             }
         }
+        let drawn: Vec<usize> = specs.iter().map(|s| s.0).collect();
+        // The step's songs: excerpts of the drawn ones when that augmentation is on.
+        let excerpted;
+        let songs: &[Song] = if excerpt < 1.0 {
+            let mut aug = crate::augment::excerpt_rng(cfg.seed, step);
+            excerpted = crate::augment::excerpted_songs(all_songs, &drawn, excerpt, &mut aug);
+            &excerpted
+        } else {
+            all_songs
+        };
         // What the policies see this step (the songs themselves without the augmentation).
         let shifted;
         let seen: &[Song] = if shifting {
-            let drawn: Vec<usize> = specs.iter().map(|s| s.0).collect();
             let mut aug = crate::augment::step_rng(cfg.seed, step);
             shifted =
                 crate::augment::shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);
@@ -1169,7 +1188,7 @@ pub fn train_ppo(
         );
         let eval_due = (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.steps;
         if eval_due {
-            let e = evaluation_reward(policy, reference, songs, cfg, reward)?;
+            let e = evaluation_reward(policy, reference, all_songs, cfg, reward)?;
             state.history.eval_step.push(step as u64);
             state.history.eval_reward.push(e);
             line.push_str(&format!("; evaluation {e:.4}"));
@@ -1203,7 +1222,7 @@ pub fn train_ppo(
             .last()
             .copied()
             .unwrap_or(start_eval),
-        _ => evaluation_reward(policy, reference, songs, cfg, reward)?,
+        _ => evaluation_reward(policy, reference, all_songs, cfg, reward)?,
     };
     policy.save(&final_path)?;
     write_outputs(cfg, &state)?;

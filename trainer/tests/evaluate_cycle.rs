@@ -243,6 +243,11 @@ fn a_small_ppo_cycle() {
         figures["feature_shift"],
         recut_trainer::cycle::CYCLE_FEATURE_SHIFT
     );
+    // So is PPO's excerpt augmentation.
+    assert_eq!(
+        figures["ppo_excerpt"],
+        recut_trainer::cycle::CYCLE_PPO_EXCERPT
+    );
     let dir = PathBuf::from(r["dir"].as_str().unwrap());
     let history: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("training_history.json")).unwrap())
@@ -485,24 +490,34 @@ fn input_lasso_is_refused_for_the_transformer() {
     );
 }
 
+/// A policy mix outside [0, 1], a negative timbre shift and an excerpt share outside
+/// (0, 1] are each refused before any work.
 #[test]
-fn a_policy_mix_outside_0_1_is_refused_before_any_work() {
-    let out = tempfile::tempdir().unwrap();
-    let o = trainer()
-        .args(["cycle", "--songs", "no-such-folder", "--taste", "tight"])
-        .args(["--policy-mix", "1.5", "--out-dir"])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(
-        stderr.contains("policy mix") && stderr.contains("[0, 1]") && stderr.contains("1.5"),
-        "{stderr}"
-    );
-    // Refused before the songs were looked at, and nothing was written.
-    assert!(!stderr.contains("no-such-folder"), "{stderr}");
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+fn bad_cycle_settings_are_refused_before_any_work() {
+    for (flag, value, words) in [
+        ("--policy-mix", "1.5", ["policy mix", "[0, 1]"]),
+        ("--feature-shift", "-1", ["feature shift", "≥ 0"]),
+        ("--ppo-excerpt", "0", ["excerpt share", "(0, 1]"]),
+        ("--ppo-excerpt", "1.5", ["excerpt share", "(0, 1]"]),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let o = trainer()
+            .args(["cycle", "--songs", "no-such-folder", "--taste", "tight"])
+            .arg(format!("{flag}={value}"))
+            .arg("--out-dir")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{flag} {value}");
+        assert!(
+            words.iter().all(|w| stderr.contains(w)) && stderr.contains(value),
+            "{flag} {value}: {stderr}"
+        );
+        // Refused before the songs were looked at, and nothing was written.
+        assert!(!stderr.contains("no-such-folder"), "{stderr}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
 }
 
 /// Runs a small cycle (3 PPO or 4 DPO steps) of `songs` with `--algorithm algorithm`

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use common::song;
 use recut_engine::Analysis;
 use recut_engine::FEATURE_DIM;
-use recut_trainer::augment::{shifted_songs, timbre_spread};
+use recut_trainer::augment::{
+    MIN_EXCERPT_PHRASES, SONG_POSITION, excerpt, excerpted_songs, shifted_songs, timbre_spread,
+};
 use recut_trainer::history::TrainingHistory;
 use recut_trainer::model::{Batch, PolicyConfig, PolicyNet};
 use recut_trainer::ppo::{
@@ -533,6 +535,38 @@ fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
     assert!(err.to_string().contains("feature shift"), "{err}");
 }
 
+/// A short run on excerpts still learns: the dense reward of the evaluation plans, on the
+/// whole songs, rises over the reference. An excerpt share outside (0, 1] is refused
+/// before any work.
+#[test]
+fn excerpted_run_learns_and_bad_share_is_refused() {
+    let _guard = torch_lock();
+    tch::manual_seed(2);
+    let songs: Vec<Song> = SONGS.iter().map(|n| short(n)).collect();
+    let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PpoConfig {
+        excerpt: 0.5,
+        checkpoint_every: 0,
+        ..quick(dir.path(), 6)
+    };
+    let rep = dense_run(&cfg, &reference, &songs).unwrap();
+    assert!(
+        rep.final_eval > rep.start_eval,
+        "dense reward {} -> {}",
+        rep.start_eval,
+        rep.final_eval
+    );
+    for share in [0.0, 1.5, f64::NAN] {
+        let bad = PpoConfig {
+            excerpt: share,
+            ..quick(dir.path(), 1)
+        };
+        let err = dense_run(&bad, &reference, &songs).unwrap_err();
+        assert!(err.to_string().contains("excerpt share"), "{err}");
+    }
+}
+
 /// One training song has no spread to shift by: the run says the shift is off and trains
 /// as an unshifted run does, step for step.
 #[test]
@@ -591,4 +625,103 @@ fn the_oracle_reward_is_the_rater_utility_over_its_temperature() {
     }
     // The odd cut starts off the phrase grid, which the taste dislikes.
     assert!(scores[2] < scores[0], "{scores:?}");
+}
+
+/// An excerpt of phrases 1 and 2 of a whole corpus song is that music as a song of its
+/// own: beats from 0 s at the same spacing, bars and phrases re-indexed onto them, the song
+/// position running from 0 over the excerpt, every other feature as it was; an empty or
+/// out-of-range run is no excerpt.
+#[test]
+fn an_excerpt_is_a_run_of_whole_phrases_as_a_song_of_its_own() {
+    let a = song(SONGS[0]);
+    assert!(a.phrases.len() >= 4, "{} phrases", a.phrases.len());
+    let x = excerpt(&a, 1..3).unwrap();
+    let (b0, b1) = (a.phrases[1].start, a.phrases[2].end);
+    let n = b1 - b0;
+    assert_eq!((x.beats.len(), x.features.len()), (n, n));
+    for (i, t) in x.beats.iter().enumerate() {
+        assert!(
+            (t - (a.beats[b0 + i] - a.beats[b0])).abs() < 1e-9,
+            "beat {i}"
+        );
+    }
+    assert!((x.duration_s - (a.beats[b1] - a.beats[b0])).abs() < 1e-9);
+    let first = a.phrases[1].len();
+    assert_eq!(x.phrases, vec![0..first, first..n]);
+    let downbeats: Vec<usize> = a
+        .downbeats
+        .iter()
+        .filter(|d| (b0..b1).contains(d))
+        .map(|d| d - b0)
+        .collect();
+    assert!(!downbeats.is_empty());
+    assert_eq!(x.downbeats, downbeats);
+    let pos: Vec<f32> = x.features.iter().map(|r| r[SONG_POSITION]).collect();
+    assert_eq!(pos[0], 0.0);
+    assert!(pos.windows(2).all(|w| w[1] > w[0]), "{pos:?}");
+    assert!((0.9..1.0).contains(&pos[n - 1]), "{}", pos[n - 1]);
+    for (i, row) in x.features.iter().enumerate() {
+        for j in (0..FEATURE_DIM).filter(|&j| j != SONG_POSITION) {
+            assert_eq!(row[j], a.features[b0 + i][j], "beat {i}, feature {j}");
+        }
+    }
+    // The tempo, meter and the rest of the analysis are the song's.
+    assert_eq!((x.tempo_bpm, x.meter), (a.tempo_bpm, a.meter));
+    let p = a.phrases.len();
+    assert!(excerpt(&a, 2..2).is_none());
+    assert!(excerpt(&a, p..p + 1).is_none());
+    assert!(excerpt(&a, 0..p).is_some());
+}
+
+/// Each drawn song becomes a run of at least the asked share of its phrases (never fewer
+/// than three, and over 30 draws both shorter runs and several starts), the songs not
+/// drawn stay shared, and a share of 1 keeps every song whole.
+#[test]
+fn excerpted_songs_keep_at_least_the_share_of_phrases() {
+    let songs: Vec<Song> = SONGS
+        .iter()
+        .map(|n| Song::new(n.trim_end_matches(".ogg"), song(n)))
+        .collect();
+    let mut rng = Rng::new(7);
+    let mut starts = std::collections::BTreeSet::new();
+    let mut shorter = 0;
+    for _ in 0..30 {
+        let out = excerpted_songs(&songs, &[0, 2, 0], 0.5, &mut rng);
+        assert!(Arc::ptr_eq(&out[1].analysis, &songs[1].analysis));
+        for i in [0, 2] {
+            let (whole, x) = (&songs[i].analysis, &out[i].analysis);
+            let (p, k) = (whole.phrases.len(), x.phrases.len());
+            let least = ((0.5 * p as f64).round() as usize)
+                .max(MIN_EXCERPT_PHRASES)
+                .min(p);
+            assert!((least..=p).contains(&k), "{k} of {p} phrases");
+            shorter += usize::from(k < p);
+            // A run of whole phrases: the excerpt's beats are the song's from a phrase start.
+            let start = whole
+                .phrases
+                .iter()
+                .map(|r| r.start)
+                .find(|&b| {
+                    (0..x.features.len()).all(|t| {
+                        x.features[t][..SONG_POSITION] == whole.features[b + t][..SONG_POSITION]
+                    })
+                })
+                .expect("the excerpt starts on a phrase start of the song");
+            if i == 0 {
+                starts.insert(start);
+            }
+            assert_eq!(out[i].id, songs[i].id);
+        }
+    }
+    assert!(
+        shorter > 30,
+        "only {shorter} of 60 excerpts were shorter than their song"
+    );
+    assert!(starts.len() > 3, "starts {starts:?}");
+    for (a, b) in excerpted_songs(&songs, &[0, 1, 2], 1.0, &mut rng)
+        .iter()
+        .zip(&songs)
+    {
+        assert!(Arc::ptr_eq(&a.analysis, &b.analysis));
+    }
 }
