@@ -122,14 +122,20 @@ pub const CYCLE_POLICY_MIX: f64 = 0.7;
 /// 11 runs where mix 0.7 won 9, so the mix stays. DPO cycles (seeds 0–2): 6 of 15 and
 /// 0.591 without the shift, 7 and 0.608 with it.
 pub const CYCLE_FEATURE_SHIFT: f64 = 1.0;
-/// Excerpt augmentation of a cycle's PPO ([`crate::augment::excerpted_songs`]): each step
-/// every drawn training song is replaced by a run of at least this share of its whole
-/// phrases, at a random start. PPO's policy overfits its 8 training songs (with the
-/// oracle reward, `energetic` seed 0: the evaluation reward on the training songs rose from
-/// 0.96 to 17.1 while the rater's mean utility on the held-out songs fell from 0.74 to
-/// 0.46); excerpts put the same music at other song positions and lengths. Measured in
-/// the closing note of 2026-12-05 (PPO cycles, 200 simulated ratings each).
-pub const CYCLE_PPO_EXCERPT: f64 = 0.5;
+/// Excerpt augmentation of a cycle's PPO ([`crate::augment::excerpted_songs`]), off by
+/// default (1 = whole songs). With `--ppo-excerpt 0.5` each step replaces every drawn
+/// training song by a run of at least half its whole phrases at a random start: PPO's
+/// policy overfits its 8 training songs (with the oracle reward, `energetic` seed 0, the
+/// evaluation reward on the training songs rose from 0.96 to 17.1 while the rater's mean
+/// utility on the held-out songs fell from 0.74 to 0.46), and excerpts put the same music
+/// at other song positions and lengths. PPO cycles (200 simulated ratings, 5 tastes ×
+/// seeds 0–4) won at least 3 of the 4 held-out songs in 16 of 25 runs with it against 13
+/// without (`opening` 1 → 4 runs, `energetic` 1 → 2, `tight` 5 → 4). It is not the
+/// default because the default algorithm, auto, got worse: its trial on 6 songs judges
+/// PPO against DPO on 2 more, and with excerpts PPO's trial no longer beat DPO's there on
+/// `tight` (3 of 5 seeds tied or lost), so auto took DPO and `tight` fell from 3 songs to
+/// 0 on seeds 1 and 3; the first 6 auto runs measured had 4 misses against 0.
+pub const CYCLE_PPO_EXCERPT: f64 = 1.0;
 /// Range of decoding temperatures of the reward-labelled pairs.
 pub const LABEL_TEMPERATURES: (f64, f64) = (0.2, 1.0);
 /// Half-width of the range of target shares of PPO rollouts around the cycle's target.

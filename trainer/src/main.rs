@@ -611,8 +611,8 @@ mod ppo_cmd {
         #[arg(long, default_value_t = PpoConfig::default().feature_shift)]
         pub feature_shift: f64,
         /// ppo: excerpt augmentation: each step every drawn song is replaced by a run of its
-        /// whole phrases, at least this share of them, at a random start (1 = whole songs;
-        /// `cycle` uses 0.5).
+        /// whole phrases, at least this share of them, at a random start (1 = whole songs,
+        /// the default).
         #[arg(long, default_value_t = PpoConfig::default().excerpt)]
         pub excerpt: f64,
         /// ppo: per-beat advantages: the plan's group-centred reward on every beat (group),

@@ -38,6 +38,12 @@
 //! reward model see the song as it is. The offsets draw from a generator of their own, so
 //! the step's songs, shares and plan seeds are those of an unshifted run.
 //!
+//! **Excerpts** (`excerpt` < 1, off by default): at each step every drawn song is replaced
+//! by a run of its whole phrases, at least `excerpt` of them, at a random start
+//! ([`crate::augment::excerpted_songs`]), and everything (policy, decoder, reward) sees the
+//! excerpt; its own generator again, so the step's other draws are unchanged. The
+//! evaluation behind `policy_best` uses the whole songs.
+//!
 //! **Update.** Each rollout is cut to one window of at most `window` beats (default 128,
 //! 0 = whole songs; [`crop_rollouts`]: the attention is quadratic in the beats, and this
 //! keeps a step about a second on two CPU cores), then `ppo_epochs` passes go over the

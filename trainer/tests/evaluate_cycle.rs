@@ -591,8 +591,22 @@ fn an_oracle_cycle_trains_against_the_rater_and_needs_one() {
     let (_, r) = small_cycle(&songs, "ppo", dir.path(), "oracle", &["--oracle-reward"]);
     assert_eq!(r["oracle_reward"], true, "{r}");
     assert_eq!(r["algorithm"], "ppo", "{r}");
-    let (_, plain) = small_cycle(&songs, "ppo", dir.path(), "plain", &[]);
+    // The plain cycle also carries PPO's excerpt augmentation (off by default) through to
+    // the PPO step and the lineage.
+    let (_, plain) = small_cycle(
+        &songs,
+        "ppo",
+        dir.path(),
+        "plain",
+        &["--ppo-excerpt", "0.5"],
+    );
     assert_eq!(plain["oracle_reward"], false, "{plain}");
+    let lineage: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("plain").join("lineage.json")).unwrap(),
+    )
+    .unwrap();
+    let policy = lineage["models"].as_array().unwrap().last().unwrap();
+    assert_eq!(policy["figures"]["ppo_excerpt"], 0.5, "{policy}");
 
     let refused = |extra: &[&str], says: &[&str]| {
         let o = trainer()
