@@ -505,21 +505,25 @@ fn normal_draws_have_unit_variance() {
     assert!(xs.iter().all(|x| x.is_finite()));
 }
 
-/// A short run with the timbre shift on still learns (the dense reward of the evaluation
-/// plans, on the songs as they are, rises over the reference); a negative shift is refused
-/// before any work.
-#[test]
-fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
+/// A short dense run with an augmentation set to `good` (by `apply`) still learns: the
+/// dense reward of the evaluation plans, on the songs as they are, rises over the
+/// reference. Each of the `bad` settings is refused before any work, saying `says`.
+fn augmented_run_learns_and_bad_settings_are_refused(
+    apply: impl Fn(&mut PpoConfig, f64),
+    good: f64,
+    bad: &[f64],
+    says: &str,
+) {
     let _guard = torch_lock();
     tch::manual_seed(2);
     let songs: Vec<Song> = SONGS.iter().map(|n| short(n)).collect();
     let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = PpoConfig {
-        feature_shift: 1.0,
+    let mut cfg = PpoConfig {
         checkpoint_every: 0,
         ..quick(dir.path(), 6)
     };
+    apply(&mut cfg, good);
     let rep = dense_run(&cfg, &reference, &songs).unwrap();
     assert!(
         rep.final_eval > rep.start_eval,
@@ -527,44 +531,35 @@ fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
         rep.start_eval,
         rep.final_eval
     );
-    let bad = PpoConfig {
-        feature_shift: -0.5,
-        ..quick(dir.path(), 1)
-    };
-    let err = dense_run(&bad, &reference, &songs).unwrap_err();
-    assert!(err.to_string().contains("feature shift"), "{err}");
+    for &value in bad {
+        let mut cfg = quick(dir.path(), 1);
+        apply(&mut cfg, value);
+        let err = dense_run(&cfg, &reference, &songs).unwrap_err();
+        assert!(err.to_string().contains(says), "{value}: {err}");
+    }
 }
 
-/// A short run on excerpts still learns: the dense reward of the evaluation plans, on the
-/// whole songs, rises over the reference. An excerpt share outside (0, 1] is refused
-/// before any work.
+/// The timbre shift: a run with shift 1 learns, a negative shift is refused.
+#[test]
+fn timbre_shifted_run_learns_and_bad_shift_is_refused() {
+    augmented_run_learns_and_bad_settings_are_refused(
+        |c, v| c.feature_shift = v,
+        1.0,
+        &[-0.5, f64::NAN],
+        "feature shift",
+    );
+}
+
+/// Excerpts: a run on excerpts of at least half of each song learns, a share outside
+/// (0, 1] is refused.
 #[test]
 fn excerpted_run_learns_and_bad_share_is_refused() {
-    let _guard = torch_lock();
-    tch::manual_seed(2);
-    let songs: Vec<Song> = SONGS.iter().map(|n| short(n)).collect();
-    let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = PpoConfig {
-        excerpt: 0.5,
-        checkpoint_every: 0,
-        ..quick(dir.path(), 6)
-    };
-    let rep = dense_run(&cfg, &reference, &songs).unwrap();
-    assert!(
-        rep.final_eval > rep.start_eval,
-        "dense reward {} -> {}",
-        rep.start_eval,
-        rep.final_eval
+    augmented_run_learns_and_bad_settings_are_refused(
+        |c, v| c.excerpt = v,
+        0.5,
+        &[0.0, 1.5, f64::NAN],
+        "excerpt share",
     );
-    for share in [0.0, 1.5, f64::NAN] {
-        let bad = PpoConfig {
-            excerpt: share,
-            ..quick(dir.path(), 1)
-        };
-        let err = dense_run(&bad, &reference, &songs).unwrap_err();
-        assert!(err.to_string().contains("excerpt share"), "{err}");
-    }
 }
 
 /// One training song has no spread to shift by: the run says the shift is off and trains
