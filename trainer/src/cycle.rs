@@ -130,7 +130,8 @@ pub const CYCLE_FEATURE_SHIFT: f64 = 1.0;
 /// utility on the held-out songs fell from 0.74 to 0.46), and excerpts put the same music
 /// at other song positions and lengths. PPO cycles (200 simulated ratings, 5 tastes ×
 /// seeds 0–4) won at least 3 of the 4 held-out songs in 16 of 25 runs with it against 13
-/// without (`opening` 1 → 4 runs, `energetic` 1 → 2, `tight` 5 → 4). It is not the
+/// without (`opening` 1 → 4 runs, `energetic` 1 → 2, `tight` 5 → 4); with 0.75, 12 of
+/// 25, so the gain at 0.5 is suggestive rather than settled. It is not the
 /// default because the default algorithm, auto, got worse: its trial on 6 songs judges
 /// PPO against DPO on 2 more, and with excerpts PPO's trial no longer beat DPO's there on
 /// `tight` (3 of 5 seeds tied or lost), so auto took DPO and `tight` fell from 3 songs to
