@@ -1,13 +1,20 @@
-//! Timbre-shift augmentation of the policy's training songs.
+//! Augmentations of the policy's training songs: timbre shift and excerpts.
 //!
-//! The features are on fixed scales ([`recut_engine::analysis::features`]), so a song of
-//! another kind (orchestral after game music) reaches the policy as a shifted input. A
+//! **Timbre shift.** The features are on fixed scales
+//! ([`recut_engine::analysis::features`]), so a song of another kind (orchestral after
+//! game music) reaches the policy as a shifted input. A
 //! policy fine-tuned on a few songs learns their absolute timbre along with the taste;
 //! seeing each song with a random offset per feature, about as large as the songs differ
 //! from each other, asks it to act on what does not move with the timbre: the song's
 //! structure and the contrasts within it. PPO and DPO use it (`feature_shift` in their
 //! settings); the decoder, the dense reward and the reward model always see the song as it
 //! is.
+//!
+//! **Excerpts.** A policy fine-tuned on a few whole songs can also learn where in each of
+//! them to cut. Replacing a song by a run of its whole phrases puts the same music at other
+//! song positions, beside other neighbours and at other lengths. PPO uses it (`excerpt` in
+//! its settings, off by default); everything, decoder and reward included, sees the
+//! excerpt.
 
 use recut_engine::{Analysis, FEATURE_DIM};
 
@@ -124,7 +131,7 @@ pub fn check_excerpt(share: f64) -> crate::Result<()> {
 /// The song made of phrases `phrases` of `a` alone, as if it had been analysed on its own:
 /// beat times start at 0 s, bars and phrases are re-indexed, and the song-position feature
 /// runs over the excerpt. The other song-relative features (section id, phrase loudness
-/// against the song) keep the whole song's values. `None` for an empty range.
+/// against the song) keep the whole song's values. `None` for an empty or out-of-range run.
 pub fn excerpt(a: &Analysis, phrases: std::ops::Range<usize>) -> Option<Analysis> {
     let first = a.phrases.get(phrases.start)?;
     let last = a.phrases.get(phrases.end.checked_sub(1)?)?;
@@ -136,7 +143,7 @@ pub fn excerpt(a: &Analysis, phrases: std::ops::Range<usize>) -> Option<Analysis
     let end_s = a.beats.get(b1).copied().unwrap_or(a.duration_s);
     let duration_s = (end_s - t0).max(0.0);
     let beats: Vec<f64> = a.beats[b0..b1].iter().map(|t| t - t0).collect();
-    let mut features = a.features[b0..b1].to_vec();
+    let mut features = a.features.get(b0..b1)?.to_vec();
     for (row, t) in features.iter_mut().zip(&beats) {
         row[SONG_POSITION] = (t / duration_s.max(1e-9)).clamp(0.0, 1.0) as f32;
     }
