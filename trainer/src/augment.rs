@@ -31,6 +31,13 @@ pub fn step_rng(seed: u64, step: usize) -> Rng {
     Rng::new(seed ^ SHIFT_SEED_MIX.wrapping_mul(step as u64))
 }
 
+/// The drawn song indices, each once, in the order first drawn (a step draws a song once
+/// per plan; the augmentation is one per song, and its random draws go in this order).
+fn distinct(drawn: &[usize]) -> Vec<usize> {
+    let mut seen = std::collections::BTreeSet::new();
+    drawn.iter().copied().filter(|&i| seen.insert(i)).collect()
+}
+
 /// Checks an augmentation size: finite and ≥ 0 (in spreads).
 pub fn check_feature_shift(shift: f64) -> crate::Result<()> {
     if shift.is_finite() && shift >= 0.0 {
@@ -86,11 +93,7 @@ pub fn shifted_songs(
     rng: &mut Rng,
 ) -> Vec<Song> {
     let mut out = songs.to_vec();
-    let mut done = std::collections::BTreeSet::new();
-    for &i in drawn {
-        if !done.insert(i) {
-            continue;
-        }
+    for i in distinct(drawn) {
         let offset: Vec<f32> = spread
             .iter()
             .map(|&s| (shift * f64::from(s) * rng.normal()) as f32)
@@ -181,11 +184,7 @@ pub fn excerpted_songs(
     if min_share >= 1.0 {
         return out;
     }
-    let mut done = std::collections::BTreeSet::new();
-    for &i in drawn {
-        if !done.insert(i) {
-            continue;
-        }
+    for i in distinct(drawn) {
         let a = &songs[i].analysis;
         let n = a.phrases.len();
         let keep = ((rng.range(min_share, 1.0) * n as f64).round() as usize)

@@ -1075,8 +1075,6 @@ pub fn train_ppo(
     if cfg.feature_shift > 0.0 && !shifting {
         log.line("timbre shift off: the training songs do not differ (one song)")?;
     }
-    let all_songs = songs;
-    let excerpt = cfg.excerpt;
     for step in first_step + 1..=cfg.steps {
         let ts = Instant::now();
         let mut rng = Rng::new(cfg.seed ^ STEP_SEED_MIX.wrapping_mul(step as u64));
@@ -1095,30 +1093,36 @@ pub fn train_ppo(
             }
         }
         let drawn: Vec<usize> = specs.iter().map(|s| s.0).collect();
-        // The step's songs: excerpts of the drawn ones when that augmentation is on.
+        // The step's songs (excerpts of the drawn ones when that augmentation is on): what
+        // the decoder and the reward see.
         let excerpted;
-        let songs: &[Song] = if excerpt < 1.0 {
+        let step_songs: &[Song] = if cfg.excerpt < 1.0 {
             let mut aug = crate::augment::excerpt_rng(cfg.seed, step);
-            excerpted = crate::augment::excerpted_songs(all_songs, &drawn, excerpt, &mut aug);
+            excerpted = crate::augment::excerpted_songs(songs, &drawn, cfg.excerpt, &mut aug);
             &excerpted
         } else {
-            all_songs
+            songs
         };
-        // What the policies see this step (the songs themselves without the augmentation).
+        // What the policies see this step (the step's songs without the timbre shift).
         let shifted;
         let seen: &[Song] = if shifting {
             let mut aug = crate::augment::step_rng(cfg.seed, step);
-            shifted =
-                crate::augment::shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);
+            shifted = crate::augment::shifted_songs(
+                step_songs,
+                &drawn,
+                cfg.feature_shift,
+                &spread,
+                &mut aug,
+            );
             &shifted
         } else {
-            songs
+            step_songs
         };
         let (mut rollouts, failed) = sample_plans(
             policy,
             reference,
             seen,
-            songs,
+            step_songs,
             &specs,
             cfg.temperature,
             reward,
@@ -1194,7 +1198,7 @@ pub fn train_ppo(
         );
         let eval_due = (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.steps;
         if eval_due {
-            let e = evaluation_reward(policy, reference, all_songs, cfg, reward)?;
+            let e = evaluation_reward(policy, reference, songs, cfg, reward)?;
             state.history.eval_step.push(step as u64);
             state.history.eval_reward.push(e);
             line.push_str(&format!("; evaluation {e:.4}"));
@@ -1228,7 +1232,7 @@ pub fn train_ppo(
             .last()
             .copied()
             .unwrap_or(start_eval),
-        _ => evaluation_reward(policy, reference, all_songs, cfg, reward)?,
+        _ => evaluation_reward(policy, reference, songs, cfg, reward)?,
     };
     policy.save(&final_path)?;
     write_outputs(cfg, &state)?;
