@@ -100,6 +100,38 @@ fn exact_mode_reports_the_closest_length() {
     );
 }
 
+/// Any length within the slack is as good as the exact target, so the repair finishes on
+/// the cheapest move that lands there: with every bar equally (and mildly) kept by the
+/// policy, that is the shortest cut that reaches the slack, not the one nearest the target.
+#[test]
+fn repair_finishes_on_the_cheapest_edit_within_the_slack() {
+    let (_, a) = default_song();
+    // Keep preferred over cut by 0.2 nats on every beat; loops ruled out.
+    let logits = vec![[0.2f32, 0.0, -20.0]; a.beats.len()];
+    let bar_s = BPB as f64 * 60.0 / 120.0;
+    // 10.75 bars too long: cutting 10 bars lands 1.5 s over the target, 11 bars 0.5 s
+    // under it, both within the 2 s slack; 9 bars would be 3.5 s over.
+    let target = full(&a) - 10.75 * bar_s;
+    let plan = decode(&a, &logits, &Constraints::new(target), 0.0, 0).unwrap();
+    let cut = plan.actions.iter().filter(|x| **x == Action::Cut).count();
+    assert_eq!(plan.splice_count(), 1, "{:?}", plan.actions);
+    assert_eq!(
+        cut,
+        10 * BPB,
+        "{} s for a target of {target} s",
+        plan.duration_s()
+    );
+    assert!((plan.duration_s() - target).abs() <= 2.0);
+    // With the exact target asked for, the nearest length wins instead.
+    let exact = Constraints {
+        slack_s: None,
+        ..Constraints::new(target)
+    };
+    let plan = decode(&a, &logits, &exact, 0.0, 0).unwrap();
+    let cut = plan.actions.iter().filter(|x| **x == Action::Cut).count();
+    assert_eq!(cut, 11 * BPB, "{} s", plan.duration_s());
+}
+
 #[test]
 fn phrase_granularity_cuts_whole_phrases() {
     let (_, a) = default_song();
