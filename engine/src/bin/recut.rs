@@ -96,7 +96,7 @@ fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
 /// Constraint options shared by `edit` and `candidates`.
 #[derive(Args, Clone)]
 struct ConstraintArgs {
-    /// Accepted distance from the target, seconds.
+    /// Accepted distance from the target, seconds: every length within it counts as on target, and the edit the policy likes best there wins.
     #[arg(long, default_value_t = recut_engine::edit::decoder::DEFAULT_SLACK_S, conflicts_with = "exact")]
     slack: f64,
     /// Get as close to the target as the grid allows instead of within --slack (reports the reached length).
