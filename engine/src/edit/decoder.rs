@@ -572,7 +572,6 @@ fn repair(
     window: Option<i64>,
     max_splices: Option<usize>,
 ) -> i64 {
-    let fps = 1.0; // Scores compare moves among themselves: any time unit will do.
     for _ in 0..4 * units.n() + 16 {
         let d = units.frames(a) as i64;
         let err = (d - target).abs();
@@ -580,7 +579,7 @@ fn repair(
             break;
         }
         let splices = units.splices(a);
-        let Some(mv) = best_move(units, a, d, target, window, splices, max_splices, fps) else {
+        let Some(mv) = best_move(units, a, d, target, window, splices, max_splices) else {
             break;
         };
         for (u, x) in mv {
@@ -599,7 +598,6 @@ fn best_move(
     window: Option<i64>,
     splices: usize,
     max_splices: Option<usize>,
-    fps: f64,
 ) -> Option<Vec<(usize, Action)>> {
     let nu = units.n();
     let err = (d - target).abs();
@@ -625,7 +623,8 @@ fn best_move(
                 return;
             }
         }
-        let score = (delta_j + SCORE_OFFSET).max(SCORE_FLOOR) / (progress as f64 / fps);
+        // Progress in frames: scores only compare moves among themselves.
+        let score = (delta_j + SCORE_OFFSET).max(SCORE_FLOOR) / progress as f64;
         if best.as_ref().is_none_or(|(s, _)| score < *s) {
             best = Some((score, changes()));
         }
