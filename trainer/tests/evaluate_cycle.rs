@@ -93,8 +93,8 @@ fn evaluate_writes_results_and_wav_pairs() {
 }
 
 /// The headroom search tells the songs a new policy can win from those it can only tie:
-/// the shipped policy cuts `lincity_van_herk_city_blues` to 75 % in one removed stretch,
-/// the fewest a shorter edit can have, so a `tight` rater is already as pleased as it can
+/// the shipped policy cuts `lincity_van_herk_city_blues` to 75 % with every cut starting
+/// and ending on a phrase start, so a `phrase_aware` rater is already as pleased as it can
 /// be, while an `energetic` one would prefer louder bars kept.
 #[test]
 fn evaluate_reports_which_songs_leave_room_to_win() {
@@ -123,12 +123,12 @@ fn evaluate_reports_which_songs_leave_room_to_win() {
         serde_json::from_str(&std::fs::read_to_string(out.join("test_results.json")).unwrap())
             .unwrap()
     };
-    let tight = run("tight", "64");
-    let song = &tight["songs"][0];
+    let phrase = run("phrase_aware", "64");
+    let song = &phrase["songs"][0];
     assert_eq!(song["ties"], 4, "{song}");
     assert_eq!(song["old_at_best"], 4, "{song}");
     assert_eq!(song["reachable_win_rate"], 0.5, "{song}");
-    assert_eq!(tight["songs_winnable"], 0, "{tight}");
+    assert_eq!(phrase["songs_winnable"], 0, "{phrase}");
     let energetic = run("energetic", "64");
     let song = &energetic["songs"][0];
     assert!(song["old_at_best"].as_u64().unwrap() < 4, "{song}");
