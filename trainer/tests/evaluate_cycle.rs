@@ -722,25 +722,38 @@ fn an_auto_cycle_with_too_few_songs_runs_ppo() {
     assert!(r["algorithm_choice"].is_null(), "{r}");
 }
 
-/// `auto`'s rule: the higher win rate on the selection songs, DPO on a tie whatever the
-/// score gains (PPO's is inflated by optimising the judge).
+/// `auto`'s rule: PPO unless DPO's trial leads by at least `AUTO_DPO_LEAD` of the
+/// comparisons on the selection songs, or both trials win every comparison (where PPO's
+/// score gain, inflated by optimising the judge, must not decide).
 #[test]
-fn auto_takes_the_higher_win_rate_and_dpo_on_a_tie() {
-    use recut_trainer::cycle::{PolicyAlgorithm, TrialFigures, auto_choice};
+fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_win_everything() {
+    use recut_trainer::cycle::{AUTO_DPO_LEAD, PolicyAlgorithm, TrialFigures, auto_choice};
     let f = |win_rate, score_gain| TrialFigures {
         win_rate,
         score_gain,
     };
-    assert_eq!(
-        auto_choice(&f(0.8, 0.1), &f(0.6, 2.0)),
-        PolicyAlgorithm::Ppo
-    );
-    assert_eq!(
-        auto_choice(&f(0.5, 0.1), &f(0.6, -1.0)),
-        PolicyAlgorithm::Dpo
-    );
-    assert_eq!(
-        auto_choice(&f(1.0, 4.1), &f(1.0, 3.4)),
-        PolicyAlgorithm::Dpo
-    );
+    let cases = [
+        // PPO ahead, whatever DPO's score gain.
+        ((0.8, 0.1), (0.6, 2.0), PolicyAlgorithm::Ppo),
+        // DPO ahead by 3 of 16 comparisons: noise, PPO stays.
+        ((0.5, 0.07), (0.6875, 0.1), PolicyAlgorithm::Ppo),
+        // Equal below everything won: PPO.
+        ((0.1875, -0.15), (0.1875, -0.41), PolicyAlgorithm::Ppo),
+        // DPO ahead by exactly the lead, and far ahead.
+        (
+            (0.5, 0.1),
+            (0.5 + AUTO_DPO_LEAD, -1.0),
+            PolicyAlgorithm::Dpo,
+        ),
+        ((0.0625, -0.5), (0.6875, 0.17), PolicyAlgorithm::Dpo),
+        // Both win everything: DPO, though PPO's score gain is larger.
+        ((1.0, 4.1), (1.0, 3.4), PolicyAlgorithm::Dpo),
+    ];
+    for ((pw, pg), (dw, dg), want) in cases {
+        assert_eq!(
+            auto_choice(&f(pw, pg), &f(dw, dg)),
+            want,
+            "ppo {pw} / {pg}, dpo {dw} / {dg}"
+        );
+    }
 }
