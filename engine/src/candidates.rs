@@ -62,7 +62,7 @@ impl Policy for BaselinePolicy {
 /// A trained ONNX policy (`models/policy.onnx` or any model the trainer exported).
 impl Policy for crate::model::PolicyModel {
     fn logits(&self, analysis: &Analysis) -> Result<Vec<[f32; 3]>> {
-        Ok(self.logits_for(analysis)?)
+        self.logits_for(analysis)
     }
     fn path(&self) -> Option<String> {
         Some(self.info().path.display().to_string())

@@ -24,6 +24,11 @@ pub fn track(onset: &[f32], local_period: &[f64]) -> Vec<usize> {
         let near = ((0.5 * period).round() as usize).max(1);
         let mut best: Option<(usize, f64)> = None;
         if t >= near {
+            // `p` is a frame index: the lag `t − p` is part of the score, not only `score[p]`.
+            #[expect(
+                clippy::needless_range_loop,
+                reason = "the index is the predecessor frame"
+            )]
             for p in t.saturating_sub(far)..=(t - near) {
                 let dev = ((t - p) as f64 / period).ln();
                 let v = score[p] - TIGHTNESS * dev * dev;

@@ -134,10 +134,10 @@ pub fn analyze_file(
     }
     let audio = crate::audio::decode_file(path)?;
     let analysis = super::analyze_audio(&audio, hash, corrections)?;
-    if let Some(c) = cache {
-        if let Err(e) = c.put(&analysis) {
-            warn(&e);
-        }
+    if let Some(c) = cache
+        && let Err(e) = c.put(&analysis)
+    {
+        warn(&e);
     }
     Ok((analysis, Source::Computed))
 }

@@ -25,7 +25,7 @@ pub fn onset_strength_bands(s: &Spectra, bands: std::ops::Range<usize>) -> Vec<f
     let n_bands = bands.len().max(1) as f32;
     let mut out = vec![0.0f32; s.n_frames];
     let lag = ONSET_LAG_FRAMES;
-    for t in lag..s.n_frames {
+    for (t, o) in out.iter_mut().enumerate().skip(lag) {
         let cur = s.mel_row(t);
         let prev = s.mel_row(t - lag);
         let mut acc = 0.0f32;
@@ -39,7 +39,7 @@ pub fn onset_strength_bands(s: &Spectra, bands: std::ops::Range<usize>) -> Vec<f
                 .max(floor);
             acc += (cur[b].max(floor) - reference).max(0.0);
         }
-        out[t] = acc / n_bands;
+        *o = acc / n_bands;
     }
     out
 }

@@ -257,14 +257,14 @@ pub fn decode(
             expected: "a positive number of seconds",
         });
     }
-    if let Some(s) = c.slack_s {
-        if !s.is_finite() || s < 0.0 {
-            return Err(EditError::Invalid {
-                name: "slack",
-                value: format!("{s} s"),
-                expected: "0 s or more",
-            });
-        }
+    if let Some(s) = c.slack_s
+        && (!s.is_finite() || s < 0.0)
+    {
+        return Err(EditError::Invalid {
+            name: "slack",
+            value: format!("{s} s"),
+            expected: "0 s or more",
+        });
     }
     if !temperature.is_finite() || temperature < 0.0 {
         return Err(EditError::Invalid {
@@ -406,14 +406,14 @@ pub fn decode(
         })
         .collect();
     let forced_splices = units.splices(&forced_cuts);
-    if let Some(max) = c.max_splices {
-        if forced_splices > max {
-            return Err(EditError::Invalid {
-                name: "max splices",
-                value: max.to_string(),
-                expected: "at least the number of must-cut sections inside the song",
-            });
-        }
+    if let Some(max) = c.max_splices
+        && forced_splices > max
+    {
+        return Err(EditError::Invalid {
+            name: "max splices",
+            value: max.to_string(),
+            expected: "at least the number of must-cut sections inside the song",
+        });
     }
     // Each stretch of loopable units can be repeated once as a block (one splice).
     let stretches: Vec<Range<usize>> = runs(
@@ -589,6 +589,11 @@ fn repair(
     units.frames(a) as i64
 }
 
+/// How [`best_move`] weighs one candidate move: its change in length (frames), in cost
+/// (policy log-probability plus splice terms) and in splice count, and the unit changes
+/// it makes, built only when the move is the best so far.
+type ConsiderMove<'a> = dyn FnMut(i64, f64, i64, &dyn Fn() -> Vec<(usize, Action)>) + 'a;
+
 /// The best repair move as `(unit, new action)` changes, or `None` when none helps.
 fn best_move(
     units: &Units<'_>,
@@ -618,10 +623,11 @@ fn best_move(
         } else {
             err - left
         };
-        if let Some(max) = max_splices {
-            if splices as i64 + delta_splices > max as i64 && delta_splices > 0 {
-                return;
-            }
+        if let Some(max) = max_splices
+            && splices as i64 + delta_splices > max as i64
+            && delta_splices > 0
+        {
+            return;
         }
         // Progress in frames: scores only compare moves among themselves.
         let score = (delta_j + SCORE_OFFSET).max(SCORE_FLOOR) / progress as f64;
@@ -675,68 +681,64 @@ fn best_move(
         }
     };
     // Shrinking a run of `x` units from either end back to Keep: every prefix and suffix.
-    let shrink =
-        |x: Action,
-         r: Range<usize>,
-         sign: i64,
-         consider: &mut dyn FnMut(i64, f64, i64, &dyn Fn() -> Vec<(usize, Action)>)| {
-            let frames = |u: usize| if x == Action::Cut { units.once[u] } else { units.repeat[u] } as i64;
-            let term = |r: Range<usize>| {
-                if x == Action::Cut {
-                    splice_term(r)
-                } else {
-                    loop_term(r)
-                }
-            };
-            let ok = |r: Range<usize>| {
-                if x == Action::Cut {
-                    units.jump_ok(r)
-                } else {
-                    units.loop_ok(r)
-                }
-            };
-            let movable = |u: usize| {
-                if x == Action::Cut {
-                    units.lock[u] == Lock::Free
-                } else {
-                    true
-                }
-            };
-            let (old_j, old_n) = term(r.clone());
-            let (mut moved, mut dlogit) = (0i64, 0.0);
-            for k in r.start + 1..=r.end {
-                let u = k - 1;
-                if !movable(u) {
-                    break;
-                }
-                moved += frames(u);
-                dlogit += lp(u, x) - lp(u, Action::Keep);
-                if !ok(k..r.end) {
-                    continue;
-                }
-                let (new_j, new_n) = term(k..r.end);
-                let start = r.start;
-                consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
-                    (start..k).map(|u| (u, Action::Keep)).collect()
-                });
-            }
-            let (mut moved, mut dlogit) = (0i64, 0.0);
-            for k in (r.start + 1..r.end).rev() {
-                if !movable(k) {
-                    break;
-                }
-                moved += frames(k);
-                dlogit += lp(k, x) - lp(k, Action::Keep);
-                if !ok(r.start..k) {
-                    continue;
-                }
-                let (new_j, new_n) = term(r.start..k);
-                let end = r.end;
-                consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
-                    (k..end).map(|u| (u, Action::Keep)).collect()
-                });
+    let shrink = |x: Action, r: Range<usize>, sign: i64, consider: &mut ConsiderMove<'_>| {
+        let frames = |u: usize| if x == Action::Cut { units.once[u] } else { units.repeat[u] } as i64;
+        let term = |r: Range<usize>| {
+            if x == Action::Cut {
+                splice_term(r)
+            } else {
+                loop_term(r)
             }
         };
+        let ok = |r: Range<usize>| {
+            if x == Action::Cut {
+                units.jump_ok(r)
+            } else {
+                units.loop_ok(r)
+            }
+        };
+        let movable = |u: usize| {
+            if x == Action::Cut {
+                units.lock[u] == Lock::Free
+            } else {
+                true
+            }
+        };
+        let (old_j, old_n) = term(r.clone());
+        let (mut moved, mut dlogit) = (0i64, 0.0);
+        for k in r.start + 1..=r.end {
+            let u = k - 1;
+            if !movable(u) {
+                break;
+            }
+            moved += frames(u);
+            dlogit += lp(u, x) - lp(u, Action::Keep);
+            if !ok(k..r.end) {
+                continue;
+            }
+            let (new_j, new_n) = term(k..r.end);
+            let start = r.start;
+            consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
+                (start..k).map(|u| (u, Action::Keep)).collect()
+            });
+        }
+        let (mut moved, mut dlogit) = (0i64, 0.0);
+        for k in (r.start + 1..r.end).rev() {
+            if !movable(k) {
+                break;
+            }
+            moved += frames(k);
+            dlogit += lp(k, x) - lp(k, Action::Keep);
+            if !ok(r.start..k) {
+                continue;
+            }
+            let (new_j, new_n) = term(r.start..k);
+            let end = r.end;
+            consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
+                (k..end).map(|u| (u, Action::Keep)).collect()
+            });
+        }
+    };
     if d > target {
         // Shorten loop runs.
         for r in runs(a, Action::Loop) {
