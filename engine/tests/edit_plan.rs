@@ -31,9 +31,7 @@ fn cut_bar_makes_one_splice_and_shortens_by_the_bar() {
     let (audio, a) = default_song();
     let sr = audio.sample_rate;
     let mut actions = vec![Action::Keep; a.beats.len()];
-    for b in 8..12 {
-        actions[b] = Action::Cut;
-    }
+    actions[8..12].fill(Action::Cut);
     let plan = Plan::from_actions(&a, actions, sr).unwrap();
     assert_eq!(plan.segments.len(), 2);
     assert_eq!(

@@ -8,14 +8,10 @@ use recut_engine::edit::{Action, Crossfade, Plan, Renderer, render};
 
 fn edited_plan(a: &recut_engine::Analysis, sr: u32) -> Plan {
     let mut actions = vec![Action::Keep; a.beats.len()];
-    for b in 16..32 {
-        actions[b] = Action::Cut;
-    }
+    actions[16..32].fill(Action::Cut);
     actions[40] = Action::Loop;
     actions[42] = Action::Loop;
-    for b in 60..61 {
-        actions[b] = Action::Cut;
-    }
+    actions[60] = Action::Cut;
     actions[a.beats.len() - 1] = Action::Cut;
     Plan::from_actions(a, actions, sr).unwrap()
 }
@@ -87,9 +83,7 @@ fn incoming_attack_is_at_full_gain_and_the_fade_is_before_it() {
     let (audio, a) = default_song();
     let sr = audio.sample_rate;
     let mut actions = vec![Action::Keep; a.beats.len()];
-    for b in 16..32 {
-        actions[b] = Action::Cut;
-    }
+    actions[16..32].fill(Action::Cut);
     let plan = Plan::from_actions(&a, actions, sr).unwrap();
     let xf = Crossfade::new(0.010).unwrap();
     let l = xf.frames(sr);

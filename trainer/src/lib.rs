@@ -5,6 +5,7 @@
 //! ONNX export ([`export`]) run here on tch (libtorch 2.11.0). This crate is the only one
 //! that links libtorch; the engine and the plugin run the exported ONNX models.
 
+pub mod alloc;
 pub mod augment;
 pub mod cycle;
 pub mod data;

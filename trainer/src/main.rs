@@ -246,6 +246,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    recut_trainer::alloc::keep_freed_memory();
     match Cli::parse().command {
         Command::Info => println!("{}", TorchInfo::collect()),
         Command::ImportCsv(a) => commands::import(a)?,

@@ -636,18 +636,18 @@ fn best_move(
         }
     };
     let lp = |u: usize, x: Action| units.logp[u][x.index()];
-    // Start of the cut run ending just before unit `u` (or `u` when none), and end of the
-    // cut run starting at `u`.
-    let run_before = |u: usize| -> usize {
+    // Start of the run of `x` units ending just before unit `u` (or `u` when none), and
+    // end of the run of `x` units starting at `u`.
+    let run_before = |u: usize, x: Action| -> usize {
         let mut s = u;
-        while s > 0 && a[s - 1] == Action::Cut {
+        while s > 0 && a[s - 1] == x {
             s -= 1;
         }
         s
     };
-    let run_after = |u: usize| -> usize {
+    let run_after = |u: usize, x: Action| -> usize {
         let mut e = u;
-        while e < nu && a[e] == Action::Cut {
+        while e < nu && a[e] == x {
             e += 1;
         }
         e
@@ -658,20 +658,6 @@ fn best_move(
         } else {
             (0.0, 0)
         }
-    };
-    let loop_before = |u: usize| -> usize {
-        let mut s = u;
-        while s > 0 && a[s - 1] == Action::Loop {
-            s -= 1;
-        }
-        s
-    };
-    let loop_after = |u: usize| -> usize {
-        let mut e = u;
-        while e < nu && a[e] == Action::Loop {
-            e += 1;
-        }
-        e
     };
     let loop_term = |r: Range<usize>| -> (f64, i64) {
         if r.is_empty() {
@@ -749,7 +735,7 @@ fn best_move(
             if a[s] != Action::Keep || units.lock[s] != Lock::Free {
                 continue;
             }
-            let rs = run_before(s);
+            let rs = run_before(s, Action::Cut);
             let (old_left_j, old_left_n) = splice_term(rs..s);
             let mut removed = 0i64;
             let mut dlogit = 0.0;
@@ -760,7 +746,7 @@ fn best_move(
                 }
                 removed += units.once[u] as i64;
                 dlogit += lp(u, Action::Keep) - lp(u, Action::Cut);
-                let re = run_after(e);
+                let re = run_after(e, Action::Cut);
                 let merged = rs..re;
                 if !units.jump_ok(merged.clone()) {
                     continue;
@@ -786,7 +772,7 @@ fn best_move(
             if a[s] != Action::Keep || !units.loopable[s] {
                 continue;
             }
-            let rs = loop_before(s);
+            let rs = run_before(s, Action::Loop);
             let (old_left_j, old_left_n) = loop_term(rs..s);
             let mut added = 0i64;
             let mut dlogit = 0.0;
@@ -797,7 +783,7 @@ fn best_move(
                 }
                 added += units.repeat[u] as i64;
                 dlogit += lp(u, Action::Keep) - lp(u, Action::Loop);
-                let re = loop_after(e);
+                let re = run_after(e, Action::Loop);
                 let merged = rs..re;
                 if !units.loop_ok(merged.clone()) {
                     continue;
