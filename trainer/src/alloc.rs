@@ -5,12 +5,15 @@
 //! `munmap` when freed. A PPO or DPO step allocates and frees the same activation tensors
 //! every forward and backward pass (one song's attention maps alone are 4 heads × 500²
 //! beats × 4 bytes = 4 MB a layer), so the kernel zeroes every page of them again each
-//! time. A
-//! `--algorithm ppo` cycle (`smooth`, seed 0, 200 ratings, on the 2-core CI machine) took
-//! 32.9 million minor page faults and 63 s of system time beside 195 s of user time,
-//! 134 s in all; with the settings below, 0.14 million faults, 0.7 s of system time and
-//! 102 s in all, with the same policy to the last bit and a peak resident size of 637 MB
-//! instead of 346 MB.
+//! time. A `--algorithm ppo` cycle (`smooth`, seed 0, 200 ratings, on a 2-core AMD EPYC)
+//! took 32.9 million minor page faults and 63 s of system time beside 195 s of user time,
+//! 134 s in all; with the settings below, 0.11 million faults, 0.7 s of system time and
+//! 109 s in all, with the same policy to the last bit and a peak resident size of 0.5 GB
+//! instead of 0.35 GB (auto cycles: 449 → 274 s and 423 → 299 s, peak 1.2 GB).
+//!
+//! Blocks too large for a thread's own arena are still mapped and unmapped one by one
+//! (glibc's fallback); libtorch allocates its tensors on the calling thread, here the
+//! main one, so that case is rare.
 
 /// Growth of the heap beyond each request (bytes): fewer `brk` calls while the working
 /// set of a training step settles.
