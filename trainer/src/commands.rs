@@ -9,9 +9,10 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_EXCERPT, CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS,
-    CYCLE_REWARD_FOLDS, CYCLE_REWARD_LASSO, CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES,
-    CycleConfig, PolicyAlgorithm, RatingsSource, run_cycle,
+    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_EXCERPT, CYCLE_PPO_ROLLBACK,
+    CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_FOLDS, CYCLE_REWARD_LASSO,
+    CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource,
+    run_cycle,
 };
 use recut_trainer::data::{PreferencePair, SongLibrary, pairs_from_ratings};
 use recut_trainer::dpo::{DpoConfig, DpoLoss};
@@ -465,6 +466,11 @@ pub struct CycleArgs {
     /// PPO weight of the KL penalty to the starting policy.
     #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
     pub ppo_kl: f64,
+    /// PPO roll-back: when an evaluation of the policy on the training songs falls more than
+    /// this (reward units) below the best so far, PPO goes back to the best policy and
+    /// goes on at half the learning rate (0 = never).
+    #[arg(long, default_value_t = CYCLE_PPO_ROLLBACK)]
+    pub ppo_rollback: f64,
     /// Timbre-shift augmentation (PPO and DPO): each step the policy sees its songs with a random
     /// offset per feature, this many times the features' spread over the training songs
     /// (0 = off). Teaches the policy the taste rather than the training songs' sound, so it
@@ -587,6 +593,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         ppo_lr: a.ppo_lr,
         ppo_rollouts: a.ppo_rollouts,
         ppo_kl: a.ppo_kl,
+        ppo_rollback: a.ppo_rollback,
         feature_shift: a.feature_shift,
         ppo_excerpt: a.ppo_excerpt,
         policy_mix: a.policy_mix,

@@ -18,7 +18,8 @@
 //!    which is where 200 ratings go further than DPO on them alone. With
 //!    `algorithm = ppo`: PPO from π_ref ([`crate::ppo::train_ppo`]) against the new reward
 //!    model mixed with the dense reward; the step that scored best on the training songs'
-//!    evaluation plans is kept. With `algorithm = auto` both run first on the training
+//!    evaluation plans is kept, and an evaluation more than [`CYCLE_PPO_ROLLBACK`] below
+//!    the best sends PPO back to that step at half the learning rate. With `algorithm = auto` both run first on the training
 //!    songs but [`AUTO_SELECTION_SONGS`], the reward model judges each against π_ref on
 //!    those songs, and the better one fine-tunes on all ([`choose_algorithm`]). With
 //!    `oracle_reward` (a diagnostic) PPO trains against the simulated rater's own utility
@@ -137,6 +138,10 @@ pub const CYCLE_FEATURE_SHIFT: f64 = 1.0;
 /// `tight` (3 of 5 seeds tied or lost), so auto took DPO and `tight` fell from 3 songs to
 /// 0 on seeds 1 and 3; the first 6 auto runs measured had 4 misses against 0.
 pub const CYCLE_PPO_EXCERPT: f64 = 1.0;
+/// PPO roll-back threshold of a cycle ([`PpoConfig::rollback_drop`], reward units: the
+/// learned reward is a Bradley–Terry score times 0.8, so 0.25 is about a 0.31 shift in
+/// log-odds, 58 % against 50 %). To be measured.
+pub const CYCLE_PPO_ROLLBACK: f64 = 0.25;
 /// Range of decoding temperatures of the reward-labelled pairs.
 pub const LABEL_TEMPERATURES: (f64, f64) = (0.2, 1.0);
 /// Half-width of the range of target shares of PPO rollouts around the cycle's target.
@@ -296,6 +301,9 @@ pub struct CycleConfig {
     pub ppo_rollouts: usize,
     /// PPO KL coefficient.
     pub ppo_kl: f64,
+    /// PPO roll-back threshold (reward units, 0 = off; [`PpoConfig::rollback_drop`], see
+    /// [`CYCLE_PPO_ROLLBACK`]).
+    pub ppo_rollback: f64,
     /// Timbre-shift augmentation of PPO and DPO ([`crate::augment`]; see
     /// [`CYCLE_FEATURE_SHIFT`]).
     pub feature_shift: f64,
@@ -775,6 +783,7 @@ impl Tuning<'_> {
             lr: cfg.ppo_lr,
             rollouts_per_step: cfg.ppo_rollouts,
             kl_coef: cfg.ppo_kl,
+            rollback_drop: cfg.ppo_rollback,
             feature_shift: cfg.feature_shift,
             excerpt: cfg.ppo_excerpt,
             share_range: (
@@ -805,9 +814,22 @@ impl Tuning<'_> {
                 ),
             );
         }
+        if !prep.state.rollback_steps.is_empty() {
+            say(
+                cfg.progress,
+                format!(
+                    "ppo: rolled back to the best policy after the evaluations of steps {:?} \
+                     (more than {} below the best), learning rate now {:.2e}",
+                    prep.state.rollback_steps,
+                    cfg.ppo_rollback,
+                    prep.state.lr.unwrap_or(cfg.ppo_lr),
+                ),
+            );
+        }
         Ok(FineTuned {
             policy,
             figures: serde_json::json!({
+                "ppo_rollback_steps": prep.state.rollback_steps,
                 "ppo_start_eval": prep.start_eval,
                 "ppo_final_eval": prep.final_eval,
                 "ppo_best_eval": prep.state.best_eval,
@@ -1001,6 +1023,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
     crate::model::policy::check_policy_mix(cfg.policy_mix)?;
     crate::augment::check_feature_shift(cfg.feature_shift)?;
     crate::augment::check_excerpt(cfg.ppo_excerpt)?;
+    crate::ppo::check_rollback(cfg.ppo_rollback, PpoConfig::default().rollback_lr_factor)?;
     oracle_rater(cfg)?;
     let t0 = Instant::now();
     let mut times = StepTimes::default();
@@ -1364,6 +1387,7 @@ pub fn run_cycle(cfg: &CycleConfig) -> Result<CycleReport> {
             "policy_mix": cfg.policy_mix,
             "feature_shift": cfg.feature_shift,
             "ppo_excerpt": cfg.ppo_excerpt,
+            "ppo_rollback": cfg.ppo_rollback,
             "judge": results.judge,
             "win_rate": results.win_rate,
             "songs_won": results.songs_won,

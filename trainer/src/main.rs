@@ -606,6 +606,14 @@ mod ppo_cmd {
         /// ppo: weight of the per-beat KL to the reference policy.
         #[arg(long, default_value_t = PpoConfig::default().kl_coef)]
         pub kl_coef: f64,
+        /// ppo: roll-back: when an evaluation falls more than this (reward units) below the
+        /// best so far, go back to the best policy and on at the learning rate times
+        /// --rollback-lr-factor (0 = never, the default here; `cycle` uses 0.25).
+        #[arg(long, default_value_t = PpoConfig::default().rollback_drop)]
+        pub rollback_drop: f64,
+        /// ppo: learning-rate factor of each roll-back, in (0, 1].
+        #[arg(long, default_value_t = PpoConfig::default().rollback_lr_factor)]
+        pub rollback_lr_factor: f64,
         /// ppo and dpo: timbre-shift augmentation: each step the policy sees its songs with
         /// one random offset per feature, this many times the features' spread over the
         /// training songs (0 = off; `cycle` uses 1).
@@ -725,6 +733,8 @@ mod ppo_cmd {
             lr: c.lr.unwrap_or(PpoConfig::default().lr),
             clip: f.clip,
             kl_coef: f.kl_coef,
+            rollback_drop: f.rollback_drop,
+            rollback_lr_factor: f.rollback_lr_factor,
             feature_shift: f.feature_shift,
             excerpt: f.excerpt,
             gamma: f.gamma,

@@ -248,6 +248,19 @@ fn a_small_ppo_cycle() {
         figures["ppo_excerpt"],
         recut_trainer::cycle::CYCLE_PPO_EXCERPT
     );
+    // And the roll-back, with the steps it rolled back at (none or some of the 3).
+    assert_eq!(
+        figures["ppo_rollback"],
+        recut_trainer::cycle::CYCLE_PPO_ROLLBACK
+    );
+    let rollbacks = figures["training"]["ppo_rollback_steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{figures}"));
+    assert!(
+        rollbacks
+            .iter()
+            .all(|s| s.as_u64().is_some_and(|s| (1..=3).contains(&s)))
+    );
     let dir = PathBuf::from(r["dir"].as_str().unwrap());
     let history: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("training_history.json")).unwrap())
@@ -490,8 +503,8 @@ fn input_lasso_is_refused_for_the_transformer() {
     );
 }
 
-/// A policy mix outside [0, 1], a negative timbre shift and an excerpt share outside
-/// (0, 1] are each refused before any work.
+/// A policy mix outside [0, 1], a negative timbre shift, an excerpt share outside
+/// (0, 1] and a negative PPO roll-back drop are each refused before any work.
 #[test]
 fn bad_cycle_settings_are_refused_before_any_work() {
     for (flag, value, words) in [
@@ -499,6 +512,7 @@ fn bad_cycle_settings_are_refused_before_any_work() {
         ("--feature-shift", "-1", ["feature shift", "≥ 0"]),
         ("--ppo-excerpt", "0", ["excerpt share", "(0, 1]"]),
         ("--ppo-excerpt", "1.5", ["excerpt share", "(0, 1]"]),
+        ("--ppo-rollback", "-0.5", ["roll-back drop", "≥ 0"]),
     ] {
         let out = tempfile::tempdir().unwrap();
         let o = trainer()

@@ -720,3 +720,108 @@ fn excerpted_songs_keep_at_least_the_share_of_phrases() {
         assert!(Arc::ptr_eq(&a.analysis, &b.analysis));
     }
 }
+
+/// Roll-back: with a learning rate large enough to wreck the policy, an evaluation falls
+/// below the best; the policy returns to the best one and the learning rate drops by the
+/// factor. With a factor so small that training then stands still, every later evaluation
+/// is the best one's again (the evaluation plans are fixed), and the final policy is the
+/// best. The reduced learning rate and the roll-backs travel in the checkpoints.
+#[test]
+fn an_evaluation_below_the_best_rolls_back_to_it() {
+    let _guard = torch_lock();
+    tch::manual_seed(4);
+    let songs: Vec<Song> = SONGS.iter().map(|n| short(n)).collect();
+    let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let factor = 1e-12;
+    let cfg = PpoConfig {
+        lr: 1.0,
+        grad_clip: 0.0,
+        eval_every: 1,
+        rollback_drop: 1e-9,
+        rollback_lr_factor: factor,
+        checkpoint_every: 8,
+        ..quick(dir.path(), 8)
+    };
+    let rep = dense_run(&cfg, &reference, &songs).unwrap();
+    let h = &rep.state.history;
+    let first = *rep
+        .state
+        .rollback_steps
+        .first()
+        .unwrap_or_else(|| panic!("no roll-back; evaluations {:?}", h.eval_reward));
+    // The first roll-back is at the first evaluation more than the drop below the best
+    // before it.
+    let at = |step: usize| {
+        h.eval_step
+            .iter()
+            .position(|&s| s as usize == step)
+            .unwrap()
+    };
+    let best_before = h.eval_reward[..at(first)]
+        .iter()
+        .cloned()
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert!(h.eval_reward[at(first)] < best_before - cfg.rollback_drop);
+    assert!(
+        h.eval_reward[..at(first)]
+            .windows(2)
+            .all(|w| w[1] >= w[0] - cfg.rollback_drop || w[1] >= best_before),
+        "an earlier fall should have rolled back: {:?}",
+        h.eval_reward
+    );
+    let best = rep.state.best_eval.unwrap();
+    assert_eq!(
+        best, best_before,
+        "nothing beat the best after the roll-back"
+    );
+    for (&s, &e) in h.eval_step.iter().zip(&h.eval_reward) {
+        if s as usize > first {
+            assert!(
+                (e - best).abs() < 1e-9,
+                "step {s}: evaluation {e}, the best policy's is {best}"
+            );
+        }
+    }
+    let final_policy = PolicyNet::load(&rep.final_path, Device::Cpu).unwrap();
+    let best_policy = PolicyNet::load(&rep.best_path, Device::Cpu).unwrap();
+    let drift = max_weight_difference(&final_policy, &best_policy);
+    assert!(drift < 1e-6, "final policy {drift} from the best");
+    let n = rep.state.rollback_steps.len() as i32;
+    assert_eq!(rep.state.lr, Some(cfg.lr * factor.powi(n)));
+    let log = std::fs::read_to_string(dir.path().join("ppo.log")).unwrap();
+    assert!(log.contains("below the best: back to step"), "{log}");
+    let (_, _, saved) = load_checkpoint(&rep.checkpoints[0], Device::Cpu).unwrap();
+    assert_eq!(saved.lr, rep.state.lr);
+    assert_eq!(saved.rollback_steps, rep.state.rollback_steps);
+}
+
+/// A negative or non-finite roll-back drop, and a factor outside (0, 1], are refused
+/// before any work.
+#[test]
+fn bad_rollback_settings_are_refused() {
+    let songs = vec![short(SONGS[0])];
+    let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (drop, factor) in [(-0.1, 0.5), (f64::NAN, 0.5), (0.25, 0.0), (0.25, 1.5)] {
+        let cfg = PpoConfig {
+            rollback_drop: drop,
+            rollback_lr_factor: factor,
+            ..quick(dir.path(), 1)
+        };
+        let err = dense_run(&cfg, &reference, &songs).unwrap_err();
+        assert!(
+            err.to_string().contains("roll-back"),
+            "{drop} {factor}: {err}"
+        );
+    }
+}
+
+/// Largest absolute difference between two policies' weights, over every variable.
+fn max_weight_difference(a: &PolicyNet, b: &PolicyNet) -> f64 {
+    let bv = b.vs.variables();
+    a.vs.variables()
+        .iter()
+        .map(|(name, t)| (t - &bv[name]).abs().max().double_value(&[]))
+        .fold(0.0, f64::max)
+}
