@@ -438,8 +438,9 @@ pub struct CycleArgs {
     /// Auto costs about as much as two PPO and one DPO cycle (3.3–5 min on 2 cores,
     /// against 1–2 for PPO); on the corpus it met the held-out target in 48 of 50 taste ×
     /// seed runs (seeds 0–9; the rule was set after seeds 0–4, where it turned 21 into 24;
-    /// PPO alone met it in 13 of 25 and DPO alone in 14 with the decoder before). With
-    /// fewer than 4 training songs auto runs PPO.
+    /// PPO alone met it in 13 of 25 and DPO alone in 14 with the decoder before); PPO's
+    /// roll-back then turned `tight` seed 7 from 1 song to 3, and the 18 other runs rerun
+    /// kept their verdicts. With fewer than 4 training songs auto runs PPO.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
     #[arg(long, default_value_t = 150)]

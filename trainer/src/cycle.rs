@@ -19,8 +19,9 @@
 //!    `algorithm = ppo`: PPO from π_ref ([`crate::ppo::train_ppo`]) against the new reward
 //!    model mixed with the dense reward; the step that scored best on the training songs'
 //!    evaluation plans is kept, and an evaluation more than [`CYCLE_PPO_ROLLBACK`] below
-//!    the best sends PPO back to that step at half the learning rate. With `algorithm = auto` both run first on the training
-//!    songs but [`AUTO_SELECTION_SONGS`], the reward model judges each against π_ref on
+//!    the best sends PPO back to that step at half the learning rate. With
+//!    `algorithm = auto` both run first on the training songs but
+//!    [`AUTO_SELECTION_SONGS`], the reward model judges each against π_ref on
 //!    those songs, and the better one fine-tunes on all ([`choose_algorithm`]). With
 //!    `oracle_reward` (a diagnostic) PPO trains against the simulated rater's own utility
 //!    instead of the reward model, which tells a reward model's errors from a policy
