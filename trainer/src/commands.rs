@@ -434,15 +434,10 @@ pub struct CycleArgs {
     /// Policy step: PPO against the reward model, DPO on rated + reward-labelled pairs,
     /// or auto (default): both fine-tune on all training songs but two, the reward model
     /// judges them against the starting policy on those two, and PPO fine-tunes on all
-    /// unless DPO won at least 4 more of the 16 comparisons (or both won all; then DPO).
+    /// unless DPO won at least 4 more of the 16 comparisons or both lost fewer than 4 (then DPO).
     /// Auto costs about as much as two PPO and one DPO cycle (3.3–5 min on 2 cores,
-    /// against 1–2 for PPO); on the corpus it met the held-out target in 48 of 50 taste ×
-    /// seed runs (seeds 0–9; the rule was set after seeds 0–4, where it turned 21 into 24;
-    /// PPO alone met it in 13 of 25 and DPO alone in 14 with the decoder before); PPO's
-    /// roll-back then turned `tight` seed 7 from 1 song to 3 and `opening` seed 7 from 3
-    /// to 4; 40 other runs rerun with it kept their verdicts, so 49 of 50 meet the target
-    /// (`opening` seed 2 misses; 8 runs keep verdicts from before the roll-back). With
-    /// fewer than 4 training songs auto runs PPO.
+    /// against 1–2 for PPO). With fewer than 4 training songs auto runs PPO. How often
+    /// each algorithm met the held-out target on the corpus is in the README.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
     #[arg(long, default_value_t = 150)]
