@@ -514,7 +514,8 @@ pub struct Rollout {
     pub actions: Vec<u8>,
     /// Per-beat log-probability of `actions` under the rollout policy (module doc).
     pub old_logp: Vec<f32>,
-    /// Per-beat log-probabilities of every action under π_ref, `3·n` values.
+    /// Per-beat log-probabilities of every action under π_ref, `3·n` values (empty until
+    /// [`crop_rollouts`] computes them on the update's window).
     pub ref_logp: Vec<f32>,
     /// Per-beat values of the rollout policy.
     pub values: Vec<f32>,
@@ -562,14 +563,11 @@ type PlanSpec = (usize, f64, u64);
 
 /// Decodes every spec from `policy`'s logits (of the songs as `seen`, which may be
 /// timbre-shifted) at `temperature` and scores it on `songs` as they are; specs whose
-/// target cannot be reached are dropped. Returns the rollouts (advantages not yet set) and
-/// the number dropped.
-// Two nets, the two views of the songs, the decoding and reward settings: a struct for
-// these two private call sites would only rename them.
-#[allow(clippy::too_many_arguments)]
+/// target cannot be reached are dropped. Returns the rollouts (advantages not yet set,
+/// `ref_logp` empty: [`crop_rollouts`] computes π_ref's on the window the update sees, and
+/// the evaluation needs only the rewards) and the number dropped.
 fn sample_plans(
     policy: &PolicyNet,
-    reference: &PolicyNet,
     seen: &[Song],
     songs: &[Song],
     specs: &[PlanSpec],
@@ -582,7 +580,6 @@ fn sample_plans(
     unique.dedup();
     let refs: Vec<&[[f32; FEATURE_DIM]]> = unique.iter().map(|&i| seen[i].features()).collect();
     let outs = song_outputs(policy, &refs);
-    let ref_outs = song_outputs(reference, &refs);
     let slot = |song: usize| unique.binary_search(&song).unwrap_or(0);
     let mut rollouts = Vec::with_capacity(specs.len());
     let mut failed = 0;
@@ -608,18 +605,13 @@ fn sample_plans(
             .zip(&actions)
             .map(|(row, &k)| log_softmax_t(row, temperature)[usize::from(k)] as f32)
             .collect();
-        let ref_logp = ref_outs[slot(song)]
-            .0
-            .iter()
-            .flat_map(|row| log_softmax_t(row, temperature).map(|v| v as f32))
-            .collect();
         rollouts.push(Rollout {
             song,
             share,
             range: 0..actions.len(),
             actions,
             old_logp,
-            ref_logp,
+            ref_logp: Vec::new(),
             values: values.clone(),
             learned: None,
             dense: dense_reward(a, &plan).total,
@@ -975,7 +967,6 @@ impl Log {
 /// Mean total reward of the evaluation plans (module doc) under `net`.
 fn evaluation_reward(
     net: &PolicyNet,
-    reference: &PolicyNet,
     songs: &[Song],
     cfg: &PpoConfig,
     reward: &RewardSource,
@@ -992,7 +983,6 @@ fn evaluation_reward(
         .collect();
     let (rollouts, _) = sample_plans(
         net,
-        reference,
         songs,
         songs,
         &specs,
@@ -1088,7 +1078,7 @@ pub fn train_ppo(
             )
         }
     ))?;
-    let start_eval = evaluation_reward(policy, reference, songs, cfg, reward)?;
+    let start_eval = evaluation_reward(policy, songs, cfg, reward)?;
     let best_path = cfg.out_dir.join(BEST_FILE);
     let final_path = cfg.out_dir.join(FINAL_FILE);
     // A fresh run, or a resumed one writing into a folder without its policy_best: the
@@ -1168,7 +1158,6 @@ pub fn train_ppo(
         };
         let (mut rollouts, failed) = sample_plans(
             policy,
-            reference,
             seen,
             step_songs,
             &specs,
@@ -1246,7 +1235,7 @@ pub fn train_ppo(
         );
         let eval_due = (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.steps;
         if eval_due {
-            let e = evaluation_reward(policy, reference, songs, cfg, reward)?;
+            let e = evaluation_reward(policy, songs, cfg, reward)?;
             state.history.eval_step.push(step as u64);
             state.history.eval_reward.push(e);
             line.push_str(&format!("; evaluation {e:.4}"));
@@ -1295,7 +1284,7 @@ pub fn train_ppo(
             .last()
             .copied()
             .unwrap_or(start_eval),
-        _ => evaluation_reward(policy, reference, songs, cfg, reward)?,
+        _ => evaluation_reward(policy, songs, cfg, reward)?,
     };
     policy.save(&final_path)?;
     write_outputs(cfg, &state)?;
