@@ -19,11 +19,16 @@ use tch::{Kind, Tensor, nn, nn::OptimizerConfig};
 use crate::data::Preference;
 use crate::error::{Result, TrainError};
 use crate::history::TrainingHistory;
-use crate::model::batch::to_vec_f32;
+use crate::model::batch::{PackedInputs, to_vec_f32};
 use crate::model::{Batch, PolicyNet};
 use crate::raters::{Answer, Rater};
 use crate::rng::Rng;
 use crate::train_policy::{Song, baseline_plans, crop};
+use recut_engine::FEATURE_DIM;
+
+/// Pairs per forward pass when the reference's log-probabilities are computed once up front
+/// (no timbre shift).
+const REFERENCE_CHUNK: usize = 8;
 
 /// Which DPO-family loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -216,17 +221,48 @@ fn forward_pairs(
     (lp.narrow(0, 0, n), lp.narrow(0, n, n), ent)
 }
 
+/// π_ref's sequence log-probabilities `(chosen, rejected)` `[n]` of the pairs `idx`, without
+/// gradients. A pair's two edits are of the same beats and the reference runs in evaluation
+/// mode, so its logits do not depend on the actions: it runs once per pair (not once per
+/// edit, as the policy in training must, its dropout differing between the two rows) and
+/// both edits are read from the same logits.
+fn reference_pair_logps(
+    net: &PolicyNet,
+    songs: &[Song],
+    pairs: &[DpoPair],
+    idx: &[usize],
+) -> (Tensor, Tensor) {
+    let edits = |pick: fn(&DpoPair) -> &[u8]| -> Vec<(&[[f32; FEATURE_DIM]], &[u8])> {
+        idx.iter()
+            .map(|&i| {
+                let p = &pairs[i];
+                (&songs[p.song].features()[p.range.clone()], pick(p))
+            })
+            .collect()
+    };
+    let chosen = Batch::new(&edits(|p| &p.chosen), net.vs.device());
+    let rejected = PackedInputs::pack(&edits(|p| &p.rejected));
+    let rejected_actions = Tensor::from_slice(&rejected.actions)
+        .view([rejected.batch as i64, rejected.t as i64])
+        .to_device(net.vs.device());
+    tch::no_grad(|| {
+        let (logits, _) = net.forward_t(&chosen.features, &chosen.mask, false);
+        (
+            sequence_logp(&logits, &chosen.actions, &chosen.mask),
+            sequence_logp(&logits, &rejected_actions, &chosen.mask),
+        )
+    })
+}
+
 /// Reference log-probabilities `(chosen, rejected)` of every pair, without gradients.
 pub fn reference_logps(net: &PolicyNet, songs: &[Song], pairs: &[DpoPair]) -> (Vec<f32>, Vec<f32>) {
     let (mut w, mut l) = (Vec::new(), Vec::new());
-    tch::no_grad(|| {
-        let idx: Vec<usize> = (0..pairs.len()).collect();
-        for chunk in idx.chunks(8) {
-            let (a, b, _) = forward_pairs(net, songs, pairs, chunk, false);
-            w.extend(to_vec_f32(&a));
-            l.extend(to_vec_f32(&b));
-        }
-    });
+    let idx: Vec<usize> = (0..pairs.len()).collect();
+    for chunk in idx.chunks(REFERENCE_CHUNK) {
+        let (a, b) = reference_pair_logps(net, songs, pairs, chunk);
+        w.extend(to_vec_f32(&a));
+        l.extend(to_vec_f32(&b));
+    }
     (w, l)
 }
 
@@ -285,8 +321,7 @@ pub fn train_dpo(
             let mut aug = crate::augment::step_rng(cfg.seed, step + 1);
             let seen =
                 crate::augment::shifted_songs(songs, &drawn, cfg.feature_shift, &spread, &mut aug);
-            let (ref_w, ref_l, _) =
-                tch::no_grad(|| forward_pairs(reference, &seen, pairs, &idx, false));
+            let (ref_w, ref_l) = reference_pair_logps(reference, &seen, pairs, &idx);
             let (lw, ll, ent) = forward_pairs(policy, &seen, pairs, &idx, true);
             (lw, ll, ent, ref_w, ref_l)
         } else {

@@ -753,25 +753,40 @@ pub fn crop_rollouts(
             }
         })
         .collect();
+    // The plans of a song share its window and its view of the song, so the two policies
+    // run once per window (a song's `plans_per_song` plans reuse the rows).
+    let mut cropped: Vec<(usize, std::ops::Range<usize>)> =
+        out.iter().map(|r| (r.song, r.range.clone())).collect();
+    cropped.sort_by_key(|(song, w)| (*song, w.start, w.end));
+    cropped.dedup();
     const CHUNK: usize = 16;
-    for chunk in out.chunks_mut(CHUNK) {
+    let mut logits: Vec<Vec<[f32; 3]>> = Vec::with_capacity(cropped.len());
+    let mut ref_logits: Vec<Vec<[f32; 3]>> = Vec::with_capacity(cropped.len());
+    for chunk in cropped.chunks(CHUNK) {
         let feats: Vec<&[[f32; FEATURE_DIM]]> = chunk
             .iter()
-            .map(|r| &songs[r.song].features()[r.range.clone()])
+            .map(|(song, w)| &songs[*song].features()[w.clone()])
             .collect();
-        let now = song_outputs(policy, &feats);
-        let refs = song_outputs(reference, &feats);
-        for ((r, (logits, _)), (ref_logits, _)) in chunk.iter_mut().zip(now).zip(refs) {
-            r.old_logp = logits
-                .iter()
-                .zip(&r.actions)
-                .map(|(row, &k)| log_softmax_t(row, temperature)[usize::from(k)] as f32)
-                .collect();
-            r.ref_logp = ref_logits
-                .iter()
-                .flat_map(|row| log_softmax_t(row, temperature).map(|v| v as f32))
-                .collect();
-        }
+        logits.extend(song_outputs(policy, &feats).into_iter().map(|o| o.0));
+        ref_logits.extend(song_outputs(reference, &feats).into_iter().map(|o| o.0));
+    }
+    for r in &mut out {
+        let Ok(at) = cropped
+            .binary_search_by_key(&(r.song, r.range.start, r.range.end), |(song, w)| {
+                (*song, w.start, w.end)
+            })
+        else {
+            continue;
+        };
+        r.old_logp = logits[at]
+            .iter()
+            .zip(&r.actions)
+            .map(|(row, &k)| log_softmax_t(row, temperature)[usize::from(k)] as f32)
+            .collect();
+        r.ref_logp = ref_logits[at]
+            .iter()
+            .flat_map(|row| log_softmax_t(row, temperature).map(|v| v as f32))
+            .collect();
     }
     out
 }
