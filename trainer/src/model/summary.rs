@@ -244,18 +244,23 @@ pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tenso
         placement.push(wsum(&features.select(2, k), &boundary) * &per);
     }
 
-    // Splices: resume beats paired with their stretch's first beat, and looped beats.
-    let run = inner_start.cumsum(1, Kind::Float);
-    let key = prev(&run) * &resume;
-    let pair = inner_start.unsqueeze(1)
-        * key
-            .unsqueeze(2)
-            .eq_tensor(&run.unsqueeze(1))
-            .to_kind(Kind::Float)
-        * resume.unsqueeze(2);
+    // Splices: resume beats paired with their stretch's first beat, and looped beats. A
+    // stretch starts at the latest inner cut start before its resume beat; a resume beat
+    // with none before it (a cut from the song's first beat) has no splice. The splice
+    // features of that first beat are gathered (the ONNX graph computes the same values as
+    // a one-hot `[T, T]` matrix product, which is quadratic in the beats).
     let spl = ranges(features, &SPLICE_RANGES);
-    let natural = pair.matmul(&spl);
-    let paired = pair.sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
+    let (b, t) = (mask.size()[0], mask.size()[1]);
+    let run = inner_start.cumsum(1, Kind::Float);
+    let paired = &resume * prev(&run).clamp_max(1.0);
+    let beat_plus_one = Tensor::arange(t, (Kind::Float, mask.device())) + 1.0;
+    let latest_start = prev(&(&inner_start * beat_plus_one.unsqueeze(0)).cummax(1).0) - 1.0;
+    let start_index = latest_start
+        .clamp_min(0.0)
+        .to_kind(Kind::Int64)
+        .unsqueeze(2)
+        .expand([b, t, spl.size()[2]], false);
+    let natural = spl.gather(1, &start_index, false) * paired.unsqueeze(2);
     let cut_d = splice_distances(&natural, &spl) * paired.unsqueeze(2);
     let loop_d = splice_distances(&following(&spl, mask), &spl) * lp.unsqueeze(2);
     let dist = (cut_d + loop_d).sum_dim_intlist([1i64].as_slice(), false, Kind::Float) * &per;
