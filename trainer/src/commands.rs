@@ -435,9 +435,9 @@ pub struct CycleArgs {
     /// or auto (default): both fine-tune on all training songs but two, the reward model
     /// judges them against the starting policy on those two, and PPO fine-tunes on all
     /// unless DPO won at least 4 more of the 16 comparisons or both lost fewer than 4
-    /// (then DPO). Auto costs about as much as two PPO and one DPO cycle (3.3–5.5 min on
-    /// 2 cores, against 1–2 for PPO). With fewer than 4 training songs auto runs PPO. How
-    /// often each algorithm met the held-out target on the corpus is in the README.
+    /// (then DPO). Auto costs about as much as two PPO and one DPO cycle (3.2–3.5 min on
+    /// 2 cores, against 1.2 for PPO or DPO). With fewer than 4 training songs auto runs PPO.
+    /// How often each algorithm met the held-out target on the corpus is in the README.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
     #[arg(long, default_value_t = 150)]

@@ -771,6 +771,7 @@ pub fn crop_rollouts(
         ref_logits.extend(song_outputs(reference, &feats).into_iter().map(|o| o.0));
     }
     for r in &mut out {
+        // Every rollout's window is in `cropped` (built from them above).
         let Ok(at) = cropped
             .binary_search_by_key(&(r.song, r.range.start, r.range.end), |(song, w)| {
                 (*song, w.start, w.end)

@@ -155,21 +155,79 @@ fn group_advantages_are_the_plan_reward_against_its_group() {
 }
 
 /// The plans of one song share their update window, so the beats they agree on get
-/// advantages that cancel; different songs draw their own windows.
+/// advantages that cancel; different songs draw their own windows. Every window's old and
+/// reference log-probabilities are those of the two nets run on that window alone (the
+/// nets run once per window and its plans share the rows).
 #[test]
 fn plans_of_a_song_share_their_window() {
     let _g = torch_lock();
     tch::manual_seed(3);
     let songs: Vec<Song> = SONGS[..2].iter().map(|n| short(n)).collect();
     let policy = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+    let reference = PolicyNet::new(&tiny(), Device::Cpu).unwrap();
+    let temperature = 0.5;
+    let logp_on = |net: &PolicyNet, r: &Rollout| -> Vec<f32> {
+        let feats = &songs[r.song].features()[r.range.clone()];
+        let b = Batch::new(&[(feats, &[][..])], Device::Cpu);
+        let (logits, _) = tch::no_grad(|| net.forward_t(&b.features, &b.mask, false));
+        Vec::<f32>::try_from(
+            (logits / temperature)
+                .log_softmax(-1, Kind::Float)
+                .flatten(0, -1),
+        )
+        .unwrap()
+    };
     let n0 = songs[0].features().len();
     let n1 = songs[1].features().len();
     let mut rs: Vec<Rollout> = (0..8)
-        .map(|i| rollout(i % 2, 0.7, if i % 2 == 0 { n0 } else { n1 }, i as f64))
+        .map(|i| {
+            let n = if i % 2 == 0 { n0 } else { n1 };
+            Rollout {
+                actions: (0..n).map(|k| ((k + i) % 3) as u8).collect(),
+                ..rollout(i % 2, 0.7, n, i as f64)
+            }
+        })
         .collect();
     assign_advantages(&mut rs, &PpoConfig::default());
     for seed in 0..5 {
-        let out = crop_rollouts(&policy, &policy, &songs, &rs, 32, 0.5, &mut Rng::new(seed));
+        let out = crop_rollouts(
+            &policy,
+            &reference,
+            &songs,
+            &rs,
+            32,
+            temperature,
+            &mut Rng::new(seed),
+        );
+        for r in &out {
+            let (now, by_ref) = (logp_on(&policy, r), logp_on(&reference, r));
+            assert_eq!(r.ref_logp.len(), by_ref.len());
+            assert!(
+                r.ref_logp
+                    .iter()
+                    .zip(&by_ref)
+                    .all(|(a, b)| (a - b).abs() < 1e-5),
+                "song {} window {:?}: π_ref's log-probabilities are not its own",
+                r.song,
+                r.range
+            );
+            let picked: Vec<f32> = r
+                .actions
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| now[3 * i + usize::from(a)])
+                .collect();
+            assert_eq!(r.old_logp.len(), picked.len());
+            assert!(
+                r.old_logp
+                    .iter()
+                    .zip(&picked)
+                    .all(|(a, b)| (a - b).abs() < 1e-5),
+                "song {} window {:?}: old log-probabilities are not the policy's",
+                r.song,
+                r.range
+            );
+        }
         for song in 0..2 {
             let windows: Vec<_> = out
                 .iter()
