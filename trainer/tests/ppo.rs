@@ -201,32 +201,24 @@ fn plans_of_a_song_share_their_window() {
         );
         for r in &out {
             let (now, by_ref) = (logp_on(&policy, r), logp_on(&reference, r));
-            assert_eq!(r.ref_logp.len(), by_ref.len());
-            assert!(
-                r.ref_logp
-                    .iter()
-                    .zip(&by_ref)
-                    .all(|(a, b)| (a - b).abs() < 1e-5),
-                "song {} window {:?}: π_ref's log-probabilities are not its own",
-                r.song,
-                r.range
-            );
             let picked: Vec<f32> = r
                 .actions
                 .iter()
                 .enumerate()
                 .map(|(i, &a)| now[3 * i + usize::from(a)])
                 .collect();
-            assert_eq!(r.old_logp.len(), picked.len());
-            assert!(
-                r.old_logp
-                    .iter()
-                    .zip(&picked)
-                    .all(|(a, b)| (a - b).abs() < 1e-5),
-                "song {} window {:?}: old log-probabilities are not the policy's",
-                r.song,
-                r.range
-            );
+            for (got, want, what) in [
+                (&r.ref_logp, &by_ref, "π_ref's log-probabilities"),
+                (&r.old_logp, &picked, "old log-probabilities"),
+            ] {
+                assert!(
+                    got.len() == want.len()
+                        && got.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-5),
+                    "song {} window {:?}: {what} are not the net's on the window",
+                    r.song,
+                    r.range
+                );
+            }
         }
         for song in 0..2 {
             let windows: Vec<_> = out
