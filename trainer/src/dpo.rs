@@ -19,12 +19,11 @@ use tch::{Kind, Tensor, nn, nn::OptimizerConfig};
 use crate::data::Preference;
 use crate::error::{Result, TrainError};
 use crate::history::TrainingHistory;
-use crate::model::batch::{PackedInputs, to_vec_f32};
+use crate::model::batch::to_vec_f32;
 use crate::model::{Batch, PolicyNet};
 use crate::raters::{Answer, Rater};
 use crate::rng::Rng;
 use crate::train_policy::{Song, baseline_plans, crop};
-use recut_engine::FEATURE_DIM;
 
 /// Pairs per forward pass when the reference's log-probabilities are computed once up front
 /// (no timbre shift).
@@ -189,6 +188,21 @@ impl DpoReport {
     }
 }
 
+/// The pairs `idx` as one batch: their chosen edits in rows `0..n`, then their rejected
+/// edits in rows `n..2n`, row `i` and row `n + i` over the same beats.
+fn pair_batch(songs: &[Song], pairs: &[DpoPair], idx: &[usize], device: tch::Device) -> Batch {
+    let beats = |p: &DpoPair| &songs[p.song].features()[p.range.clone()];
+    let items: Vec<_> = idx
+        .iter()
+        .map(|&i| (beats(&pairs[i]), pairs[i].chosen.as_slice()))
+        .chain(
+            idx.iter()
+                .map(|&i| (beats(&pairs[i]), pairs[i].rejected.as_slice())),
+        )
+        .collect();
+    Batch::new(&items, device)
+}
+
 fn forward_pairs(
     net: &PolicyNet,
     songs: &[Song],
@@ -196,22 +210,7 @@ fn forward_pairs(
     idx: &[usize],
     train: bool,
 ) -> (Tensor, Tensor, Tensor) {
-    let mut items = Vec::with_capacity(2 * idx.len());
-    for &i in idx {
-        let p = &pairs[i];
-        items.push((
-            &songs[p.song].features()[p.range.clone()],
-            p.chosen.as_slice(),
-        ));
-    }
-    for &i in idx {
-        let p = &pairs[i];
-        items.push((
-            &songs[p.song].features()[p.range.clone()],
-            p.rejected.as_slice(),
-        ));
-    }
-    let b = Batch::new(&items, net.vs.device());
+    let b = pair_batch(songs, pairs, idx, net.vs.device());
     let (logits, _) = net.forward_t(&b.features, &b.mask, train);
     let lp = sequence_logp(&logits, &b.actions, &b.mask);
     let n = idx.len() as i64;
@@ -223,33 +222,23 @@ fn forward_pairs(
 
 /// π_ref's sequence log-probabilities `(chosen, rejected)` `[n]` of the pairs `idx`, without
 /// gradients. A pair's two edits are of the same beats and the reference runs in evaluation
-/// mode, so its logits do not depend on the actions: it runs once per pair (not once per
-/// edit, as the policy in training must, its dropout differing between the two rows) and
-/// both edits are read from the same logits.
+/// mode, so its logits do not depend on the actions: it runs once per pair, on the chosen
+/// rows of [`pair_batch`] (not once per edit, as the policy in training must, its dropout
+/// differing between the two rows), and both edits are read from the same logits.
 fn reference_pair_logps(
     net: &PolicyNet,
     songs: &[Song],
     pairs: &[DpoPair],
     idx: &[usize],
 ) -> (Tensor, Tensor) {
-    let edits = |pick: fn(&DpoPair) -> &[u8]| -> Vec<(&[[f32; FEATURE_DIM]], &[u8])> {
-        idx.iter()
-            .map(|&i| {
-                let p = &pairs[i];
-                (&songs[p.song].features()[p.range.clone()], pick(p))
-            })
-            .collect()
-    };
-    let chosen = Batch::new(&edits(|p| &p.chosen), net.vs.device());
-    let rejected = PackedInputs::pack(&edits(|p| &p.rejected));
-    let rejected_actions = Tensor::from_slice(&rejected.actions)
-        .view([rejected.batch as i64, rejected.t as i64])
-        .to_device(net.vs.device());
+    let b = pair_batch(songs, pairs, idx, net.vs.device());
+    let n = idx.len() as i64;
+    let (features, mask) = (b.features.narrow(0, 0, n), b.mask.narrow(0, 0, n));
     tch::no_grad(|| {
-        let (logits, _) = net.forward_t(&chosen.features, &chosen.mask, false);
+        let (logits, _) = net.forward_t(&features, &mask, false);
         (
-            sequence_logp(&logits, &chosen.actions, &chosen.mask),
-            sequence_logp(&logits, &rejected_actions, &chosen.mask),
+            sequence_logp(&logits, &b.actions.narrow(0, 0, n), &mask),
+            sequence_logp(&logits, &b.actions.narrow(0, n, n), &mask),
         )
     })
 }

@@ -512,7 +512,8 @@ pub struct Rollout {
     pub range: std::ops::Range<usize>,
     /// Final actions per beat (after the decoder's locks and repair).
     pub actions: Vec<u8>,
-    /// Per-beat log-probability of `actions` under the rollout policy (module doc).
+    /// Per-beat log-probability of `actions` under the rollout policy (module doc; empty
+    /// until [`crop_rollouts`] computes it on the update's window).
     pub old_logp: Vec<f32>,
     /// Per-beat log-probabilities of every action under π_ref, `3·n` values (empty until
     /// [`crop_rollouts`] computes them on the update's window).
@@ -564,8 +565,8 @@ type PlanSpec = (usize, f64, u64);
 /// Decodes every spec from `policy`'s logits (of the songs as `seen`, which may be
 /// timbre-shifted) at `temperature` and scores it on `songs` as they are; specs whose
 /// target cannot be reached are dropped. Returns the rollouts (advantages not yet set,
-/// `ref_logp` empty: [`crop_rollouts`] computes π_ref's on the window the update sees, and
-/// the evaluation needs only the rewards) and the number dropped.
+/// `old_logp` and `ref_logp` empty: [`crop_rollouts`] computes both on the window the update
+/// sees, and the evaluation needs only the rewards) and the number dropped.
 fn sample_plans(
     policy: &PolicyNet,
     seen: &[Song],
@@ -600,17 +601,12 @@ fn sample_plans(
             }
         };
         let actions = plan.action_indices();
-        let old_logp = logits
-            .iter()
-            .zip(&actions)
-            .map(|(row, &k)| log_softmax_t(row, temperature)[usize::from(k)] as f32)
-            .collect();
         rollouts.push(Rollout {
             song,
             share,
             range: 0..actions.len(),
             actions,
-            old_logp,
+            old_logp: Vec::new(),
             ref_logp: Vec::new(),
             values: values.clone(),
             learned: None,
