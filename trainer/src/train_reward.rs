@@ -192,7 +192,7 @@ fn songs_of(pairs: &[PreferencePair], idx: &[usize]) -> Vec<String> {
 }
 
 /// The edit descriptors of both edits of every pair, computed once before training: the
-/// summary MLP's input does not depend on its weights, and computing it (with its `T²`
+/// summary MLP's input does not depend on its weights, and computing it (then with a `T²`
 /// splice pairing) was 2 s of every epoch on 500 pairs.
 pub struct Descriptors {
     /// `[pairs, SUMMARY_DIM]` for edits A and B.
@@ -231,7 +231,7 @@ impl Descriptors {
     }
 }
 
-/// Pairs per descriptor pass (bounds the `[2·chunk, T, T]` pairing tensor).
+/// Pairs per descriptor pass (bounds the `[chunk, T, 125]` feature batch of a pass).
 const DESCRIPTOR_CHUNK: usize = 32;
 
 /// `(s_a, s_b)` scores `[n]` of the pairs `idx`: from the descriptors when the model is

@@ -189,3 +189,62 @@ fn checkpoint_round_trip_keeps_scores() {
         to_vec_f32(&back.score(&batch))
     );
 }
+
+/// Beats in the long edit of [`reward_mlp_export_is_linear_in_beats`]: a song of 2 h 47 min
+/// at 120 BPM. The graph that paired splices with a one-hot `[T, T]` match held several
+/// `T²` tensors per edit here (1.6 GB each), so this also shows that the pairing is gone.
+const LONG_BEATS: usize = 20_000;
+
+/// The summary-MLP reward model's graph stays linear in the beats and still matches tch on
+/// a very long edit: cuts from the first beat (a resume with no splice), stretches of every
+/// length, loops, and a cut ending. The only matrix products are the MLP's two layers.
+#[test]
+fn reward_mlp_export_is_linear_in_beats() {
+    tch::manual_seed(99);
+    let mut model =
+        RewardModel::new(&RewardConfig::Mlp(MlpConfig::default()), Device::Cpu).unwrap();
+    let a = song("hedgewars_freeway.ogg");
+    let feats: Vec<[f32; FEATURE_DIM]> = a
+        .features
+        .iter()
+        .cycle()
+        .take(LONG_BEATS)
+        .copied()
+        .collect();
+    // Keep / cut / loop runs of 1–37 beats from a seeded draw; the opening and ending cut.
+    let mut rng = Rng(5);
+    let mut acts = Vec::with_capacity(LONG_BEATS);
+    while acts.len() < LONG_BEATS {
+        let len = 1 + rng.below(37) as usize;
+        let action = rng.below(3) as u8;
+        acts.extend(std::iter::repeat_n(action, len));
+    }
+    acts.truncate(LONG_BEATS);
+    acts[..16].fill(1);
+    acts[LONG_BEATS - 9..].fill(1);
+    let short = (feats[..300].to_vec(), acts[..300].to_vec());
+    let batch = Batch::new(&[(&feats, &acts), (&short.0, &short.1)], Device::Cpu);
+    if let RewardNet::Mlp(m) = &mut model.net {
+        let s = edit_summary(&batch.features, &batch.actions, &batch.mask);
+        m.fit_normalisation(&s, &s);
+    }
+    let torch = to_vec_f32(&model.score(&batch));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reward.onnx");
+    let proto = write_reward(&model, &ExportInfo::default(), &path).unwrap();
+    let matmuls = proto.graph.as_ref().map_or(0, |g| {
+        g.node
+            .iter()
+            .filter(|n| n.op_type.as_deref() == Some("MatMul"))
+            .count()
+    });
+    assert_eq!(matmuls, 2, "matrix products besides fc1 and fc2");
+    let onnx = recut_engine::RewardModel::load(&path).unwrap();
+    let got = onnx
+        .score_batch(&[(&feats[..], &acts[..]), (&short.0[..], &short.1[..])])
+        .unwrap();
+    let diff = max_abs_diff(&torch, &got);
+    println!("{LONG_BEATS} beats: tch {torch:?} onnx {got:?} max abs diff {diff:e}");
+    assert!(diff < TOL, "ONNX differs from tch by {diff}");
+}

@@ -15,10 +15,11 @@
 //! | 37 | 6 | splices, per 32 source beats: splices (a removed stretch that does not start the song, every looped beat), then the sum over them of the MFCC distance (RMS over coefficients), the chroma cosine distance, \|ΔRMS\|, \|Δonset\| and \|Δcentroid\| between the beat that plays after the splice and the beat that would have played without it (for a looped beat, the beat after it; for the last beat, itself) |
 //!
 //! A removed stretch's splice pairs the beat where playback resumes with the stretch's
-//! first beat (what would have played). The pairing is done with a `[T, T]` match of run
-//! numbers (`cumsum` of run starts), which both tch and ONNX express without loops; it
-//! costs `T²` floats per edit (1.4 MB at 600 beats). [`crate::export`] writes the same
-//! computation op for op.
+//! first beat (what would have played): the latest inner cut start before the resume
+//! beat, found without loops and in time and memory linear in the beats (tch by `cummax`,
+//! the ONNX graph, which has no `cummax`, by a table of the starts indexed by run number;
+//! both gather exact values). [`crate::export`] writes the same computation otherwise op
+//! for op.
 
 use tch::{Kind, Tensor};
 
@@ -247,8 +248,8 @@ pub fn edit_summary(features: &Tensor, actions: &Tensor, mask: &Tensor) -> Tenso
     // Splices: resume beats paired with their stretch's first beat, and looped beats. A
     // stretch starts at the latest inner cut start before its resume beat; a resume beat
     // with none before it (a cut from the song's first beat) has no splice. The splice
-    // features of that first beat are gathered (the ONNX graph computes the same values as
-    // a one-hot `[T, T]` matrix product, which is quadratic in the beats).
+    // features of that first beat are gathered (the ONNX graph finds the same beat through
+    // run numbers, `Writer::splice_starts` in `crate::export`).
     let spl = ranges(features, &SPLICE_RANGES);
     let (b, t) = (mask.size()[0], mask.size()[1]);
     let run = inner_start.cumsum(1, Kind::Float);
