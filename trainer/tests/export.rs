@@ -197,7 +197,8 @@ const LONG_BEATS: usize = 20_000;
 
 /// The summary-MLP reward model's graph stays linear in the beats and still matches tch on
 /// a very long edit: cuts from the first beat (a resume with no splice), stretches of every
-/// length, loops, and a cut ending. The only matrix products are the MLP's two layers.
+/// length, loops, and a cut ending; and on songs of one to three beats. The only matrix
+/// products are the MLP's two layers.
 #[test]
 fn reward_mlp_export_is_linear_in_beats() {
     tch::manual_seed(99);
@@ -223,6 +224,11 @@ fn reward_mlp_export_is_linear_in_beats() {
     acts[..16].fill(1);
     acts[LONG_BEATS - 9..].fill(1);
     let short = (feats[..300].to_vec(), acts[..300].to_vec());
+    // Songs of one to three beats: the shifted copies and the run table are one beat long.
+    let tiny: Vec<(Vec<[f32; FEATURE_DIM]>, Vec<u8>)> = [vec![1], vec![1, 0], vec![0, 1, 0]]
+        .into_iter()
+        .map(|a: Vec<u8>| (feats[..a.len()].to_vec(), a))
+        .collect();
     let batch = Batch::new(&[(&feats, &acts), (&short.0, &short.1)], Device::Cpu);
     if let RewardNet::Mlp(m) = &mut model.net {
         let s = edit_summary(&batch.features, &batch.actions, &batch.mask);
@@ -247,4 +253,12 @@ fn reward_mlp_export_is_linear_in_beats() {
     let diff = max_abs_diff(&torch, &got);
     println!("{LONG_BEATS} beats: tch {torch:?} onnx {got:?} max abs diff {diff:e}");
     assert!(diff < TOL, "ONNX differs from tch by {diff}");
+    for (f, a) in &tiny {
+        let torch = to_vec_f32(&model.score(&Batch::new(&[(f, a)], Device::Cpu)));
+        let got = onnx.score(f, a).unwrap();
+        assert!(
+            (got - torch[0]).abs() < TOL,
+            "{a:?}: tch {torch:?} onnx {got}"
+        );
+    }
 }
