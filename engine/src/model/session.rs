@@ -469,50 +469,61 @@ pub struct PolicyOutput {
     pub value: f32,
 }
 
+/// What the policy and the reward model share: a checked session behind a lock, loading
+/// from a path or from bytes against the kind's [`Contract`], and what was loaded.
+macro_rules! model_handle {
+    ($name:ident, $contract:ident) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("info", &self.inner.info)
+                    .finish()
+            }
+        }
+
+        impl $name {
+            /// Loads and checks `path` (options from the environment, see
+            /// [`SessionOptions::from_env`]).
+            pub fn load(path: impl AsRef<Path>) -> Result<$name> {
+                Self::load_with(path, &SessionOptions::from_env())
+            }
+
+            /// Loads and checks `path` with explicit options.
+            pub fn load_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<$name> {
+                let path = path.as_ref();
+                Ok($name {
+                    inner: load(read_model(path)?, path, &$contract, opts)?,
+                })
+            }
+
+            /// Loads from `.onnx` bytes (`label` stands for the path in messages).
+            pub fn from_bytes(bytes: Vec<u8>, label: &str, opts: &SessionOptions) -> Result<$name> {
+                Ok($name {
+                    inner: load(bytes, Path::new(label), &$contract, opts)?,
+                })
+            }
+
+            /// What was loaded and where it runs.
+            pub fn info(&self) -> &ModelInfo {
+                &self.inner.info
+            }
+
+            /// The execution provider this model's session runs on.
+            pub fn active_provider(&self) -> Provider {
+                self.inner.info.provider
+            }
+        }
+    };
+}
+
 /// The policy model (`policy.onnx`): per-beat action logits and a value.
 pub struct PolicyModel {
     inner: Loaded,
 }
 
-impl std::fmt::Debug for PolicyModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyModel")
-            .field("info", &self.inner.info)
-            .finish()
-    }
-}
+model_handle!(PolicyModel, POLICY);
 
 impl PolicyModel {
-    /// Loads and checks `path` (options from the environment, see [`SessionOptions::from_env`]).
-    pub fn load(path: impl AsRef<Path>) -> Result<PolicyModel> {
-        Self::load_with(path, &SessionOptions::from_env())
-    }
-
-    /// Loads and checks `path` with explicit options.
-    pub fn load_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<PolicyModel> {
-        let path = path.as_ref();
-        Ok(PolicyModel {
-            inner: load(read_model(path)?, path, &POLICY, opts)?,
-        })
-    }
-
-    /// Loads from `.onnx` bytes (`label` stands for the path in messages).
-    pub fn from_bytes(bytes: Vec<u8>, label: &str, opts: &SessionOptions) -> Result<PolicyModel> {
-        Ok(PolicyModel {
-            inner: load(bytes, Path::new(label), &POLICY, opts)?,
-        })
-    }
-
-    /// What was loaded and where it runs.
-    pub fn info(&self) -> &ModelInfo {
-        &self.inner.info
-    }
-
-    /// The execution provider this model's session runs on.
-    pub fn active_provider(&self) -> Provider {
-        self.inner.info.provider
-    }
-
     /// Per-beat logits (Keep, Cut, Loop) for one song (`B = 1`, `T` = beats, mask all 1).
     pub fn run(&self, features: &[[f32; FEATURE_DIM]]) -> Result<Vec<[f32; N_ACTIONS]>> {
         Ok(self.evaluate(features)?.logits)
@@ -614,45 +625,9 @@ pub struct RewardModel {
     inner: Loaded,
 }
 
-impl std::fmt::Debug for RewardModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RewardModel")
-            .field("info", &self.inner.info)
-            .finish()
-    }
-}
+model_handle!(RewardModel, REWARD);
 
 impl RewardModel {
-    /// Loads and checks `path` (options from the environment, see [`SessionOptions::from_env`]).
-    pub fn load(path: impl AsRef<Path>) -> Result<RewardModel> {
-        Self::load_with(path, &SessionOptions::from_env())
-    }
-
-    /// Loads and checks `path` with explicit options.
-    pub fn load_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<RewardModel> {
-        let path = path.as_ref();
-        Ok(RewardModel {
-            inner: load(read_model(path)?, path, &REWARD, opts)?,
-        })
-    }
-
-    /// Loads from `.onnx` bytes (`label` stands for the path in messages).
-    pub fn from_bytes(bytes: Vec<u8>, label: &str, opts: &SessionOptions) -> Result<RewardModel> {
-        Ok(RewardModel {
-            inner: load(bytes, Path::new(label), &REWARD, opts)?,
-        })
-    }
-
-    /// What was loaded and where it runs.
-    pub fn info(&self) -> &ModelInfo {
-        &self.inner.info
-    }
-
-    /// The execution provider this model's session runs on.
-    pub fn active_provider(&self) -> Provider {
-        self.inner.info.provider
-    }
-
     /// The score of one edit (`actions`, one per beat) of one song.
     pub fn score<A: ActionCode>(
         &self,
