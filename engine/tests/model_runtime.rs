@@ -11,7 +11,9 @@ use recut_engine::model::onnx::{
     Dim, ElemType, GraphBuilder, Metadata, ModelKind, OnnxModelExt, keys,
 };
 use recut_engine::model::runtime::{self, LibrarySource};
-use recut_engine::model::{ModelError, PolicyModel, Provider, RewardModel, SessionOptions};
+use recut_engine::model::{
+    ModelError, PolicyModel, Provider, RewardModel, SessionOptions, policy_windows,
+};
 use recut_engine::{Error, FEATURE_DIM, FEATURES_VERSION};
 
 type Row = [f32; FEATURE_DIM];
@@ -41,6 +43,16 @@ fn close(a: f32, b: f64, what: &str) {
         (a as f64 - b).abs() <= tol,
         "{what}: ort {a} vs rust {b} (tolerance {tol})"
     );
+}
+
+/// ort's per-beat logits against the Rust ones, beat count included.
+fn close_logits(got: &[[f32; 3]], want: &[[f64; 3]], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: beats");
+    for (i, (got, want)) in got.iter().zip(want).enumerate() {
+        for a in 0..3 {
+            close(got[a], want[a], &format!("{what}: beat {i} action {a}"));
+        }
+    }
 }
 
 fn bt(last: Option<i64>) -> Vec<Dim> {
@@ -215,13 +227,7 @@ fn model_policy_matches_rust_for_any_length() {
     for t in [1usize, 10, 500] {
         let rows = r.rows(t);
         let out = model.evaluate(&rows).unwrap();
-        let want = p.logits(&rows);
-        assert_eq!(out.logits.len(), t);
-        for (i, (got, want)) in out.logits.iter().zip(&want).enumerate() {
-            for a in 0..3 {
-                close(got[a], want[a], &format!("T={t} beat {i} action {a}"));
-            }
-        }
+        close_logits(&out.logits, &p.logits(&rows), &format!("T={t}"));
         close(out.value, p.value(&rows), &format!("T={t} value"));
         // run() is evaluate() without the value, and the session is reused.
         assert_eq!(model.run(&rows).unwrap(), out.logits);
@@ -237,13 +243,7 @@ fn model_policy_batch_pads_and_masks() {
     let outs = model.evaluate_batch(&[&a, &b]).unwrap();
     assert_eq!(outs.len(), 2);
     for (rows, out) in [(&a, &outs[0]), (&b, &outs[1])] {
-        assert_eq!(out.logits.len(), rows.len());
-        let want = p.logits(rows);
-        for (got, want) in out.logits.iter().zip(&want) {
-            for k in 0..3 {
-                close(got[k], want[k], "batched logits");
-            }
-        }
+        close_logits(&out.logits, &p.logits(rows), "batched");
         // The padded beats of the shorter song do not leak into its value.
         close(out.value, p.value(rows), "batched value");
     }
@@ -852,3 +852,113 @@ fn erf(x: f64) -> f64 {
     }
     2.0 / std::f64::consts::PI.sqrt() * sum
 }
+
+/// The windows of a long song: every beat is answered for by exactly one window, in order;
+/// windows are `POLICY_WINDOW_BEATS` long and inside the song; each answered beat has at
+/// least `POLICY_WINDOW_CONTEXT` beats of its window on both sides unless that side reaches
+/// the song's end; songs up to the window length run whole.
+#[test]
+fn policy_windows_cover_every_beat_once_with_context() {
+    use recut_engine::model::{POLICY_WINDOW_BEATS as W, POLICY_WINDOW_CONTEXT as C};
+    for beats in [
+        0,
+        1,
+        500,
+        W - 1,
+        W,
+        W + 1,
+        W + 1023,
+        W + 1024,
+        3 * W + 7,
+        7200,
+        100_000,
+    ] {
+        let windows = policy_windows(beats);
+        if beats <= W {
+            assert_eq!(windows.len(), 1, "{beats} beats");
+            assert_eq!(windows[0].window, 0..beats);
+            assert_eq!(windows[0].answers, 0..beats);
+            continue;
+        }
+        let mut next = 0;
+        for w in &windows {
+            assert_eq!(
+                w.answers.start, next,
+                "{beats} beats: gap or overlap at {w:?}"
+            );
+            assert!(!w.answers.is_empty(), "{beats} beats: {w:?}");
+            next = w.answers.end;
+            assert_eq!(w.window.len(), W, "{beats} beats: {w:?}");
+            assert!(w.window.end <= beats, "{beats} beats: {w:?}");
+            assert!(w.window.start <= w.answers.start && w.answers.end <= w.window.end);
+            let before = w.answers.start - w.window.start;
+            let after = w.window.end - w.answers.end;
+            assert!(before >= C || w.window.start == 0, "{beats} beats: {w:?}");
+            assert!(after >= C || w.window.end == beats, "{beats} beats: {w:?}");
+        }
+        assert_eq!(next, beats, "{beats} beats: not all answered");
+    }
+}
+
+/// A long song through `evaluate` is stitched beat for beat: with the context-free tiny
+/// policy every beat's logits are its own, wherever the windows fall, and the value is the
+/// windows' values weighted by the beats they answer for.
+#[test]
+fn model_policy_long_song_runs_in_windows() {
+    let p = TinyPolicy::new(3);
+    let model = policy_from(p.bytes()).unwrap();
+    let t = 3 * recut_engine::model::POLICY_WINDOW_BEATS + 123;
+    let rows = Rng(17).rows(t);
+    let out = model.evaluate(&rows).unwrap();
+    close_logits(&out.logits, &p.logits(&rows), "windowed");
+    let windows = policy_windows(t);
+    assert!(windows.len() > 3, "{} windows", windows.len());
+    let value: f64 = windows
+        .iter()
+        .map(|w| p.value(&rows[w.window.clone()]) * w.answers.len() as f64 / t as f64)
+        .sum();
+    close(out.value, value, "value");
+    assert_eq!(model.run(&rows).unwrap(), out.logits);
+}
+
+/// The shipped policy on a long real song (the demo song's beats repeated to twice the
+/// window): windowed logits against one pass over all 4096 beats. The policy attends over
+/// the whole song, so they are not equal, but a beat's answer should hardly depend on
+/// music more than `POLICY_WINDOW_CONTEXT` beats away. Prints the measured agreement.
+#[test]
+fn shipped_policy_windowed_agrees_with_whole_song() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = PolicyModel::load_with(root.join("models/policy.onnx"), &opts()).unwrap();
+    let audio =
+        recut_engine::audio::decode_file(&root.join("assets/demo/hedgewars_freeway.ogg")).unwrap();
+    let a =
+        recut_engine::analysis::analyze_audio(&audio, "demo".into(), &Default::default()).unwrap();
+    let t = 2 * recut_engine::model::POLICY_WINDOW_BEATS;
+    let rows: Vec<Row> = a.features.iter().cycle().take(t).copied().collect();
+    let windowed = model.evaluate(&rows).unwrap();
+    let whole = model.evaluate_batch(&[&rows]).unwrap().remove(0);
+    let argmax = |l: &[f32; 3]| (0..3).max_by(|&i, &j| l[i].total_cmp(&l[j]));
+    let same = windowed
+        .logits
+        .iter()
+        .zip(&whole.logits)
+        .filter(|(a, b)| argmax(a) == argmax(b))
+        .count() as f64
+        / t as f64;
+    let max_diff = windowed
+        .logits
+        .iter()
+        .zip(&whole.logits)
+        .flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs()))
+        .fold(0.0f32, f32::max);
+    println!(
+        "{t} beats in {} windows: most likely action the same on {:.4} of the beats, \
+         largest logit difference {max_diff:.4}",
+        policy_windows(t).len(),
+        same
+    );
+    assert!(same >= MIN_WINDOWED_AGREEMENT, "agreement {same}");
+}
+
+/// Floor of the windowed/whole agreement on the most likely action per beat.
+const MIN_WINDOWED_AGREEMENT: f64 = 0.95;

@@ -14,6 +14,7 @@ pub mod session;
 pub use error::ModelError;
 pub use onnx::{Dim, ElemType, GraphBuilder, Metadata, ModelKind, OnnxModelExt};
 pub use session::{
-    ActionCode, ModelInfo, N_ACTIONS, PolicyModel, PolicyOutput, Provider, RewardModel,
-    SessionOptions, active_provider,
+    ActionCode, ModelInfo, N_ACTIONS, POLICY_WINDOW_BEATS, POLICY_WINDOW_CONTEXT, PolicyModel,
+    PolicyOutput, PolicyWindow, Provider, RewardModel, SessionOptions, active_provider,
+    policy_windows,
 };

@@ -516,6 +516,64 @@ macro_rules! model_handle {
     };
 }
 
+/// Longest song, in beats, that [`PolicyModel::evaluate`] gives the policy in one pass.
+/// The policy's attention holds heads × T² floats per layer, so a whole song costs memory
+/// with the square of its beats: `recut edit` of an hour at 120 BPM (7200 beats) with the
+/// shipped policy peaked at 2.3 GB against 1.0 GB with the baseline policy, and a two-hour
+/// DJ mix would need several times that, inside a DAW. Longer songs run in overlapping
+/// windows of this many beats. 2048 beats is 17 minutes at 120 BPM, far more context than
+/// the policy learns from (the trainer's PPO updates see 128-beat windows) and longer
+/// than any corpus song the shipped models were trained on, so songs of ordinary length
+/// run whole as before. With windows the hour above peaks at 1.0 GB and renders the same
+/// audio.
+pub const POLICY_WINDOW_BEATS: usize = 2048;
+
+/// Beats of context a window gives each beat it answers for, on both sides, except at the
+/// song's ends ([`policy_windows`]); windows then start every
+/// `POLICY_WINDOW_BEATS − 2 · POLICY_WINDOW_CONTEXT` beats.
+pub const POLICY_WINDOW_CONTEXT: usize = 512;
+
+/// One pass of [`PolicyModel::evaluate`] over a long song: the beats it runs on and the
+/// beats whose logits are taken from it (source beat indices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyWindow {
+    pub window: std::ops::Range<usize>,
+    pub answers: std::ops::Range<usize>,
+}
+
+/// The windows a song of `beats` beats runs in: one window for a song of at most
+/// [`POLICY_WINDOW_BEATS`] beats; otherwise windows of exactly that many beats, starting
+/// every `POLICY_WINDOW_BEATS − 2 · POLICY_WINDOW_CONTEXT` beats, the last one flush with
+/// the song's end. Each beat is answered for by exactly one window, in order, the one whose
+/// overlap with its neighbour it falls before the middle of, so every beat has at least
+/// [`POLICY_WINDOW_CONTEXT`] beats of its window on both sides, or reaches the song's end.
+pub fn policy_windows(beats: usize) -> Vec<PolicyWindow> {
+    if beats <= POLICY_WINDOW_BEATS {
+        return vec![PolicyWindow {
+            window: 0..beats,
+            answers: 0..beats,
+        }];
+    }
+    let hop = POLICY_WINDOW_BEATS - 2 * POLICY_WINDOW_CONTEXT;
+    let last = beats - POLICY_WINDOW_BEATS;
+    let mut starts: Vec<usize> = (0..last).step_by(hop).collect();
+    starts.push(last);
+    let ends: Vec<usize> = starts
+        .windows(2)
+        .map(|s| (s[0] + POLICY_WINDOW_BEATS + s[1]) / 2)
+        .chain([beats])
+        .collect();
+    starts
+        .iter()
+        .zip(&ends)
+        .enumerate()
+        .map(|(k, (&s, &e))| PolicyWindow {
+            window: s..s + POLICY_WINDOW_BEATS,
+            answers: if k == 0 { 0 } else { ends[k - 1] }..e,
+        })
+        .collect()
+}
+
 /// The policy model (`policy.onnx`): per-beat action logits and a value.
 pub struct PolicyModel {
     inner: Loaded,
@@ -529,15 +587,38 @@ impl PolicyModel {
         Ok(self.evaluate(features)?.logits)
     }
 
-    /// Logits and value for one song.
+    /// Logits and value for one song. A song longer than [`POLICY_WINDOW_BEATS`] runs in
+    /// the overlapping windows of [`policy_windows`], one at a time, each beat's logits
+    /// taken from the window that gives it at least [`POLICY_WINDOW_CONTEXT`] beats of
+    /// context on both sides (fewer only at the song's ends); the value is the windows'
+    /// values weighted by the beats they answer for.
     pub fn evaluate(&self, features: &[[f32; FEATURE_DIM]]) -> Result<PolicyOutput> {
-        Ok(self
-            .evaluate_batch(&[features])?
-            .pop()
-            .expect("one song in, one out"))
+        let one = |beats: &[[f32; FEATURE_DIM]]| -> Result<PolicyOutput> {
+            Ok(self
+                .evaluate_batch(&[beats])?
+                .pop()
+                .expect("one song in, one out"))
+        };
+        let windows = policy_windows(features.len());
+        if windows.len() == 1 {
+            return one(features);
+        }
+        let mut out = PolicyOutput {
+            logits: Vec::with_capacity(features.len()),
+            value: 0.0,
+        };
+        for w in &windows {
+            let part = one(&features[w.window.clone()])?;
+            let answers = w.answers.start - w.window.start..w.answers.end - w.window.start;
+            out.logits.extend_from_slice(&part.logits[answers]);
+            out.value += part.value * w.answers.len() as f32 / features.len() as f32;
+        }
+        Ok(out)
     }
 
-    /// Logits and values for several songs in one run (padded to the longest, masked).
+    /// Logits and values for several songs in one run (padded to the longest, masked), each
+    /// song whole: memory grows with the square of the longest song's beats (see
+    /// [`POLICY_WINDOW_BEATS`]; [`PolicyModel::evaluate`] windows long songs).
     pub fn evaluate_batch(&self, songs: &[&[[f32; FEATURE_DIM]]]) -> Result<Vec<PolicyOutput>> {
         let path = &self.inner.info.path;
         let inference = |e: ort::Error| ModelError::Inference {
