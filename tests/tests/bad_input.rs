@@ -475,7 +475,7 @@ fn one_second_is_an_analysis_error() {
 }
 
 /// A 60-minute mono 8 kHz drum pattern (58 MB WAV) decodes and analyses without a panic,
-/// with one beat per true beat. Slowest test here (a drum pattern, since clicks at 8 kHz hit
+/// with one beat per true beat, and the shipped policy edits it to 45 minutes (0.8 s). Slowest test here (a drum pattern, since clicks at 8 kHz hit
 /// the trim bug above): runtime printed; measured 6.5 s to synthesise and write, 4.5 s to decode and analyse (release, 2 cores).
 #[test]
 fn sixty_minute_file() {
@@ -507,6 +507,27 @@ fn sixty_minute_file() {
     );
     assert!((a.tempo_bpm - 120.0).abs() < 2.0, "tempo {}", a.tempo_bpm);
     assert_eq!(a.features.len(), a.beats.len());
+
+    // The shipped policy edits it to 45 minutes: 7200 beats run in windows
+    // (`POLICY_WINDOW_BEATS`), not in one pass that holds 7200² attention weights per head.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let policy = recut_engine::PolicyModel::load(root.join("models/policy.onnx")).unwrap();
+    assert!(recut_engine::model::policy_windows(a.beats.len()).len() > 1);
+    let t2 = std::time::Instant::now();
+    let logits = policy.logits_for(&a).unwrap();
+    let target_s = 2700.0;
+    let c = recut_engine::edit::Constraints::new(target_s);
+    let plan = recut_engine::edit::decode(&a, &logits, &c, 0.3, 0).unwrap();
+    println!(
+        "60-minute file: shipped policy and decoder {:.1} s, edit {:.1} s long",
+        t2.elapsed().as_secs_f64(),
+        plan.duration_s()
+    );
+    assert!(
+        (plan.duration_s() - target_s).abs() <= recut_engine::edit::decoder::DEFAULT_SLACK_S + 0.01,
+        "edit {} s for a target of {target_s} s",
+        plan.duration_s()
+    );
 }
 
 #[test]
