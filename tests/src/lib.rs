@@ -639,41 +639,6 @@ pub mod synth {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn f_measure_basics() {
-        let r: Vec<f64> = (0..40).map(|k| 5.0 + 0.5 * f64::from(k)).collect();
-        assert!((beat_f_measure(&r, &r) - 1.0).abs() < 1e-12);
-        let shifted: Vec<f64> = r.iter().map(|t| t + 0.06).collect();
-        assert!((beat_f_measure(&shifted, &r) - 1.0).abs() < 1e-12);
-        let off: Vec<f64> = r.iter().map(|t| t + 0.25).collect();
-        assert_eq!(beat_f_measure(&off, &r), 0.0);
-        // Double tempo: precision 1/2, recall 1 → F = 2/3.
-        let double: Vec<f64> = (0..80).map(|k| 5.0 + 0.25 * f64::from(k)).collect();
-        assert!((beat_f_measure(&double, &r) - 2.0 / 3.0).abs() < 0.02);
-        assert_eq!(beat_f_measure(&[], &r), 0.0);
-        // One estimate cannot match two references.
-        assert!((beat_f_measure_with(&[1.0], &[0.99, 1.01], 0.07, 0.0) - 2.0 / 3.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn synth_truth_is_consistent() {
-        let s = synth::drums(120.0, 20.0, 22_050);
-        assert_eq!(s.audio.duration_s(), 20.0);
-        assert!((s.beats[1] - s.beats[0] - 0.5).abs() < 1e-9);
-        assert_eq!(s.downbeats.len(), s.beats.len().div_ceil(4));
-        let tc = synth::tempo_change(100.0, 130.0, 40.0, 22_050);
-        let d: Vec<f64> = tc.beats.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!((d[0] - 0.6).abs() < 1e-9 && (d[d.len() - 1] - 60.0 / 130.0).abs() < 1e-9);
-        let six = synth::six_eight(60.0, 20.0, 22_050);
-        assert_eq!(six.beats_per_bar, 2);
-        assert!((six.beats[2] - six.downbeats[1]).abs() < 1e-12);
-    }
-}
-
 /// The differences between two analyses, one line per differing field (empty when equal),
 /// so a failed comparison does not dump thousands of feature values. Floating-point fields
 /// may differ by `rel_tol` (relative; 0 = bit-exact).
@@ -747,4 +712,39 @@ pub fn analysis_diff(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f_measure_basics() {
+        let r: Vec<f64> = (0..40).map(|k| 5.0 + 0.5 * f64::from(k)).collect();
+        assert!((beat_f_measure(&r, &r) - 1.0).abs() < 1e-12);
+        let shifted: Vec<f64> = r.iter().map(|t| t + 0.06).collect();
+        assert!((beat_f_measure(&shifted, &r) - 1.0).abs() < 1e-12);
+        let off: Vec<f64> = r.iter().map(|t| t + 0.25).collect();
+        assert_eq!(beat_f_measure(&off, &r), 0.0);
+        // Double tempo: precision 1/2, recall 1 → F = 2/3.
+        let double: Vec<f64> = (0..80).map(|k| 5.0 + 0.25 * f64::from(k)).collect();
+        assert!((beat_f_measure(&double, &r) - 2.0 / 3.0).abs() < 0.02);
+        assert_eq!(beat_f_measure(&[], &r), 0.0);
+        // One estimate cannot match two references.
+        assert!((beat_f_measure_with(&[1.0], &[0.99, 1.01], 0.07, 0.0) - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn synth_truth_is_consistent() {
+        let s = synth::drums(120.0, 20.0, 22_050);
+        assert_eq!(s.audio.duration_s(), 20.0);
+        assert!((s.beats[1] - s.beats[0] - 0.5).abs() < 1e-9);
+        assert_eq!(s.downbeats.len(), s.beats.len().div_ceil(4));
+        let tc = synth::tempo_change(100.0, 130.0, 40.0, 22_050);
+        let d: Vec<f64> = tc.beats.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!((d[0] - 0.6).abs() < 1e-9 && (d[d.len() - 1] - 60.0 / 130.0).abs() < 1e-9);
+        let six = synth::six_eight(60.0, 20.0, 22_050);
+        assert_eq!(six.beats_per_bar, 2);
+        assert!((six.beats[2] - six.downbeats[1]).abs() < 1e-12);
+    }
 }

@@ -79,7 +79,7 @@ fn changed_file_is_reanalysed() {
     let (a1, _, _) = run(&path, &Corrections::default(), &cache);
     // Same length and header, one sample altered.
     let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2 & !1;
+    let mid = (bytes.len() / 2) & !1;
     bytes[mid] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
     let (a2, s2, _) = run(&path, &Corrections::default(), &cache);

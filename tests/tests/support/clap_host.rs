@@ -185,7 +185,7 @@ impl Ports {
             let in_bufs = self.inputs.with_input_buffers([AudioPortBuffer {
                 latency: 0,
                 channels: AudioPortBufferType::f32_input_only(
-                    ins.iter_mut().map(|b| InputChannel::variable(b)),
+                    ins.iter_mut().map(InputChannel::variable),
                 ),
             }]);
             let mut out_bufs = self.outputs.with_output_buffers([AudioPortBuffer {
