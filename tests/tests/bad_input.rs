@@ -475,8 +475,10 @@ fn one_second_is_an_analysis_error() {
 }
 
 /// A 60-minute mono 8 kHz drum pattern (58 MB WAV) decodes and analyses without a panic,
-/// with one beat per true beat, and the shipped policy edits it to 45 minutes (0.8 s). Slowest test here (a drum pattern, since clicks at 8 kHz hit
-/// the trim bug above): runtime printed; measured 6.5 s to synthesise and write, 4.5 s to decode and analyse (release, 2 cores).
+/// with one beat per true beat, and the shipped policy edits it to 45 minutes. Slowest test
+/// here (a drum pattern, since clicks at 8 kHz hit the trim bug above): runtime printed;
+/// measured 6.5 s to synthesise and write, 4.5 s to decode and analyse, 0.8 s for the
+/// policy and decoder (release, 2 cores).
 #[test]
 fn sixty_minute_file() {
     let dir = tmp();

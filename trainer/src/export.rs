@@ -277,8 +277,8 @@ impl Writer {
 
     /// Mirrors the splice pairing of [`summary::edit_summary`]: for each resume beat, the
     /// splice features `spl` `[B,T,d]` of its removed stretch's first beat (the latest
-    /// inner cut start before it), zero where there is none, and the `[B,T]` 0/1 of
-    /// resume beats that have one. ONNX has no `cummax`, so the latest start is looked up
+    /// inner cut start before it; beat 0's where there is none, for the caller to mask),
+    /// and the `[B,T]` 0/1 of resume beats that have one. ONNX has no `cummax`, so the latest start is looked up
     /// by run number instead: the run numbers (`CumSum` of the starts) index a table of the
     /// starts' beat indices, built by one `ScatterElements` (runs are numbered 1, 2, …;
     /// slot 0 only ever receives zeros). Linear in the beats, where a one-hot `[T, T]`
@@ -318,8 +318,7 @@ impl Writer {
             &[spl, &latest],
             vec![attr::int("axis", 1)],
         );
-        let paired3 = self.g.unsqueeze(&paired, &[2]);
-        (self.g.mul(&natural, &paired3), paired)
+        (natural, paired)
     }
 
     /// Mirrors [`summary::edit_summary`].
@@ -381,8 +380,9 @@ impl Writer {
 
         let spl = self.ranges(feats, &summary::SPLICE_RANGES);
         let (natural, paired) = self.splice_starts(&inner_start, &resume, &spl);
-        let cut_d = self.splice_distances(&natural, &spl);
         let paired3 = self.g.unsqueeze(&paired, &[2]);
+        let natural = self.g.mul(&natural, &paired3);
+        let cut_d = self.splice_distances(&natural, &spl);
         let cut_d = self.g.mul(&cut_d, &paired3);
         let following = self.following(&spl, mask);
         let loop_d = self.splice_distances(&following, &spl);

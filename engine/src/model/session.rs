@@ -537,7 +537,9 @@ pub const POLICY_WINDOW_CONTEXT: usize = 512;
 /// beats whose logits are taken from it (source beat indices).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyWindow {
+    /// The beats the policy sees in this pass.
     pub window: std::ops::Range<usize>,
+    /// The beats whose logits this pass gives (within `window`).
     pub answers: std::ops::Range<usize>,
 }
 
