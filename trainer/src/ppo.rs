@@ -89,6 +89,7 @@ use crate::error::{Result, TrainError};
 use crate::history::TrainingHistory;
 use crate::json::{read_json, write_json};
 use crate::model::batch::to_vec_f32;
+use crate::model::policy::SongOutput;
 use crate::model::{Batch, N_ACTIONS, PolicyNet, RewardModel};
 use crate::raters::Rater;
 use crate::rng::Rng;
@@ -530,35 +531,6 @@ pub struct Rollout {
     pub returns: Vec<f32>,
 }
 
-/// Policy logits and per-beat values (evaluation mode, no gradient) for whole songs, one
-/// `(logits rows, values)` per song.
-fn song_outputs(
-    net: &PolicyNet,
-    songs: &[&[[f32; FEATURE_DIM]]],
-) -> Vec<(Vec<[f32; 3]>, Vec<f32>)> {
-    tch::no_grad(|| {
-        let items: Vec<(&[[f32; FEATURE_DIM]], &[u8])> =
-            songs.iter().map(|s| (*s, &[][..])).collect();
-        let b = Batch::new(&items, net.vs.device());
-        let (logits, values) = net.forward_values(&b.features, &b.mask, false);
-        let t = b.mask.size()[1] as usize;
-        let (l, v) = (to_vec_f32(&logits), to_vec_f32(&values));
-        songs
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let rows = (0..s.len())
-                    .map(|k| {
-                        let at = (i * t + k) * 3;
-                        [l[at], l[at + 1], l[at + 2]]
-                    })
-                    .collect();
-                (rows, v[i * t..i * t + s.len()].to_vec())
-            })
-            .collect()
-    })
-}
-
 /// What [`sample_plans`] asks the decoder for: (song index, target share, seed).
 type PlanSpec = (usize, f64, u64);
 
@@ -580,13 +552,13 @@ fn sample_plans(
     unique.sort_unstable();
     unique.dedup();
     let refs: Vec<&[[f32; FEATURE_DIM]]> = unique.iter().map(|&i| seen[i].features()).collect();
-    let outs = song_outputs(policy, &refs);
+    let outs = policy.song_outputs(&refs);
     let slot = |song: usize| unique.binary_search(&song).unwrap_or(0);
     let mut rollouts = Vec::with_capacity(specs.len());
     let mut failed = 0;
     for &(song, share, seed) in specs {
         let a = &songs[song].analysis;
-        let (logits, values) = &outs[slot(song)];
+        let SongOutput { logits, values } = &outs[slot(song)];
         let plan = match decode(
             a,
             logits,
@@ -763,8 +735,15 @@ pub fn crop_rollouts(
             .iter()
             .map(|(song, w)| &songs[*song].features()[w.clone()])
             .collect();
-        logits.extend(song_outputs(policy, &feats).into_iter().map(|o| o.0));
-        ref_logits.extend(song_outputs(reference, &feats).into_iter().map(|o| o.0));
+        // Unwindowed, as the update's own pass sees these windows (they are never longer
+        // than a song, and only `--window 0` makes them whole songs).
+        logits.extend(policy.batch_outputs(&feats).into_iter().map(|o| o.logits));
+        ref_logits.extend(
+            reference
+                .batch_outputs(&feats)
+                .into_iter()
+                .map(|o| o.logits),
+        );
     }
     for r in &mut out {
         // Every rollout's window is in `cropped` (built from them above).

@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn, nn::OptimizerConfig};
 
 use crate::error::{Result, TrainError};
-use crate::model::batch::to_vec_f32;
 use crate::model::{Batch, PolicyNet};
 use crate::raters::{Rater, output_beats};
 use crate::rng::Rng;
@@ -254,16 +253,13 @@ pub fn train_bc(
     })
 }
 
-/// The policy's logits for a whole song (evaluation mode).
+/// The policy's logits for a whole song (evaluation mode), windowed as the engine runs the
+/// exported model ([`PolicyNet::song_outputs`]).
 pub fn policy_logits(net: &PolicyNet, features: &[[f32; FEATURE_DIM]]) -> Vec<[f32; 3]> {
-    tch::no_grad(|| {
-        let b = Batch::new(&[(features, &[][..])], net.vs.device());
-        let (logits, _) = net.forward_t(&b.features, &b.mask, false);
-        to_vec_f32(&logits)
-            .chunks(3)
-            .map(|c| [c[0], c[1], c[2]])
-            .collect()
-    })
+    net.song_outputs(&[features])
+        .pop()
+        .map(|o| o.logits)
+        .unwrap_or_default()
 }
 
 /// Per-beat accuracy of the policy's argmax against the demos' actions over the demos

@@ -262,3 +262,57 @@ fn reward_mlp_export_is_linear_in_beats() {
         );
     }
 }
+
+/// Beats of the long song of [`policy_long_song_runs_in_the_engines_windows`]: three of the
+/// engine's windows and part of a fourth (42 minutes at 120 BPM).
+const WINDOWED_BEATS: usize = 5_000;
+
+/// A song longer than the engine's policy window gets from the tch policy the logits the
+/// exported model gives in the engine, window for window (`PolicyNet::song_outputs` against
+/// `PolicyModel::evaluate`), and not those of one pass over the whole song, which differ;
+/// songs within one window are one padded batch, bit for bit the plain forward pass.
+#[test]
+fn policy_long_song_runs_in_the_engines_windows() {
+    tch::manual_seed(17);
+    let model = PolicyNet::new(&PolicyConfig::tiny(), Device::Cpu).unwrap();
+    let a = song("hedgewars_freeway.ogg");
+    let long: Vec<[f32; FEATURE_DIM]> = a
+        .features
+        .iter()
+        .cycle()
+        .take(WINDOWED_BEATS)
+        .copied()
+        .collect();
+    let (f0, f1, _, _) = items();
+    let outs = model.song_outputs(&[&f0[..], &long[..], &f1[..]]);
+    assert_eq!(
+        outs.iter().map(|o| o.logits.len()).collect::<Vec<_>>(),
+        [f0.len(), WINDOWED_BEATS, f1.len()]
+    );
+    assert!(outs.iter().all(|o| o.values.len() == o.logits.len()));
+    let short = model.batch_outputs(&[&f0[..], &f1[..]]);
+    assert_eq!(
+        (&outs[0], &outs[2]),
+        (&short[0], &short[1]),
+        "short songs are not one plain pass"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.onnx");
+    write_policy(&model, &ExportInfo::default(), &path).unwrap();
+    let onnx = recut_engine::PolicyModel::load(&path).unwrap();
+    let engine = onnx.evaluate(&long).unwrap().logits;
+    let flat = |rows: &[[f32; 3]]| rows.concat();
+    let diff = max_abs_diff(&flat(&engine), &flat(&outs[1].logits));
+    let whole = model.batch_outputs(&[&long[..]]).remove(0).logits;
+    let whole_diff = max_abs_diff(&flat(&engine), &flat(&whole));
+    println!(
+        "{WINDOWED_BEATS} beats: windowed tch vs engine {diff:e}, one whole pass vs engine \
+         {whole_diff:e}"
+    );
+    assert!(diff < TOL, "windowed tch differs from the engine by {diff}");
+    assert!(
+        whole_diff > 10.0 * TOL,
+        "one whole pass agrees with the windows ({whole_diff}): the test shows nothing"
+    );
+}

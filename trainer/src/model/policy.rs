@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Device, Tensor};
 
+use recut_engine::model::{POLICY_WINDOW_BEATS, PolicyWindow, policy_windows};
+
+use super::batch::{Batch, to_vec_f32};
 use super::reward::config_path;
 use super::{EncoderLayer, FEATURE_DIM, N_ACTIONS, key_bias, ln, masked_mean};
 use crate::error::{Result, TrainError};
@@ -71,6 +74,45 @@ pub fn check_policy_mix(mix: f64) -> Result<()> {
             "the policy mix is the share of the fine-tuning kept, in [0, 1]; got {mix}"
         )))
     }
+}
+
+/// One beat's features, as the engine stores them.
+type Beat = [f32; recut_engine::FEATURE_DIM];
+
+/// Most attention cells per head (rows × beats², padding included) one evaluation pass of
+/// [`PolicyNet::song_outputs`] may hold: two full windows, 8.4 M cells, 134 MB per
+/// attention tensor at the default 4 heads. Every batch the corpus cycles build (at most
+/// 12 songs of at most 660 beats, 5.2 M cells) fits in one pass, as it did before long
+/// songs were windowed, so their outputs are unchanged to the bit.
+pub const OUTPUT_BATCH_CELLS: usize = 2 * POLICY_WINDOW_BEATS * POLICY_WINDOW_BEATS;
+
+/// A policy's outputs for one song, per beat: action logits (Keep, Cut, Loop) and values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SongOutput {
+    pub logits: Vec<[f32; recut_engine::model::N_ACTIONS]>,
+    pub values: Vec<f32>,
+}
+
+/// Splits `pieces` (song, window), in order, into runs whose padded attention
+/// (rows × longest window's beats²) stays within `cells`; a piece larger than that alone
+/// makes a run.
+fn output_batches(pieces: &[(usize, PolicyWindow)], cells: usize) -> Vec<&[(usize, PolicyWindow)]> {
+    let mut runs = Vec::new();
+    let (mut start, mut longest) = (0, 0);
+    for (k, (_, w)) in pieces.iter().enumerate() {
+        let t = longest.max(w.window.len());
+        if k > start && (k - start + 1) * t * t > cells {
+            runs.push(&pieces[start..k]);
+            start = k;
+            longest = w.window.len();
+        } else {
+            longest = t;
+        }
+    }
+    if start < pieces.len() {
+        runs.push(&pieces[start..]);
+    }
+    runs
 }
 
 /// The policy network with its variables.
@@ -163,6 +205,69 @@ impl PolicyNet {
         self.ln_f.forward(&x)
     }
 
+    /// Logits and per-beat values of whole songs as the engine decodes them (evaluation
+    /// mode, no gradient): a song longer than [`POLICY_WINDOW_BEATS`] beats runs in the
+    /// engine's overlapping windows ([`policy_windows`]), each beat answered by the window
+    /// that gives it context on both sides, exactly as `PolicyModel::evaluate` runs the
+    /// exported model. So rollouts, evaluations and candidates see the logits the shipped
+    /// model will give, and an hour-long song (7200 beats at 120 BPM) costs a few windows
+    /// instead of one `[T, T]` attention of 207 MB per head. The windows of all songs run in
+    /// padded batches of at most [`OUTPUT_BATCH_CELLS`].
+    pub fn song_outputs(&self, songs: &[&[Beat]]) -> Vec<SongOutput> {
+        let pieces: Vec<(usize, PolicyWindow)> = songs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| policy_windows(s.len()).into_iter().map(move |w| (i, w)))
+            .collect();
+        let mut out: Vec<SongOutput> = songs
+            .iter()
+            .map(|s| SongOutput {
+                logits: Vec::with_capacity(s.len()),
+                values: Vec::with_capacity(s.len()),
+            })
+            .collect();
+        for group in output_batches(&pieces, OUTPUT_BATCH_CELLS) {
+            let items: Vec<&[Beat]> = group
+                .iter()
+                .map(|(i, w)| &songs[*i][w.window.clone()])
+                .collect();
+            for ((i, w), part) in group.iter().zip(self.batch_outputs(&items)) {
+                let answers = w.answers.start - w.window.start..w.answers.end - w.window.start;
+                out[*i]
+                    .logits
+                    .extend_from_slice(&part.logits[answers.clone()]);
+                out[*i].values.extend_from_slice(&part.values[answers]);
+            }
+        }
+        out
+    }
+
+    /// Logits and per-beat values of each item whole, in one padded batch (evaluation
+    /// mode, no gradient): what the PPO update's own pass sees of its windows. Memory grows
+    /// with items × the longest item's beats²; [`Self::song_outputs`] windows long songs.
+    pub fn batch_outputs(&self, items: &[&[Beat]]) -> Vec<SongOutput> {
+        tch::no_grad(|| {
+            let packed: Vec<(&[Beat], &[u8])> = items.iter().map(|s| (*s, &[][..])).collect();
+            let b = Batch::new(&packed, self.vs.device());
+            let (logits, values) = self.forward_values(&b.features, &b.mask, false);
+            let t = b.mask.size()[1] as usize;
+            let (l, v) = (to_vec_f32(&logits), to_vec_f32(&values));
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SongOutput {
+                    logits: (0..s.len())
+                        .map(|k| {
+                            let at = (i * t + k) * N_ACTIONS as usize;
+                            [l[at], l[at + 1], l[at + 2]]
+                        })
+                        .collect(),
+                    values: v[i * t..i * t + s.len()].to_vec(),
+                })
+                .collect()
+        })
+    }
+
     /// `recut.architecture`.
     pub fn architecture(&self) -> String {
         self.config.architecture()
@@ -217,5 +322,46 @@ impl PolicyNet {
         let mut m = PolicyNet::new(&config, device)?;
         m.vs.load(path)?;
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(lens: &[usize]) -> Vec<(usize, PolicyWindow)> {
+        lens.iter()
+            .enumerate()
+            .flat_map(|(i, &n)| policy_windows(n).into_iter().map(move |w| (i, w)))
+            .collect()
+    }
+
+    fn run_lengths(p: &[(usize, PolicyWindow)]) -> Vec<usize> {
+        output_batches(p, OUTPUT_BATCH_CELLS)
+            .iter()
+            .map(|r| r.len())
+            .collect()
+    }
+
+    #[test]
+    fn corpus_sized_batches_stay_whole() {
+        // Twelve songs of 660 beats, the corpus's longest: one pass, as before windows.
+        assert_eq!(run_lengths(&pieces(&[660; 12])), [12]);
+        assert_eq!(run_lengths(&pieces(&[])), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn long_songs_split_into_passes_within_the_budget() {
+        // 5000 beats: 4 windows of 2048 beats, two per pass; a short song rides along.
+        let p = pieces(&[300, 5000, 400]);
+        assert_eq!(p.len(), 6);
+        let runs = output_batches(&p, OUTPUT_BATCH_CELLS);
+        assert_eq!(runs.iter().map(|r| r.len()).collect::<Vec<_>>(), [2, 2, 2]);
+        for r in &runs {
+            let t = r.iter().map(|(_, w)| w.window.len()).max().unwrap_or(0);
+            assert!(r.len() * t * t <= OUTPUT_BATCH_CELLS);
+        }
+        // A budget below one window still runs every piece, one per pass.
+        assert_eq!(output_batches(&p, 1).len(), 6);
     }
 }
