@@ -148,9 +148,11 @@ enum Command {
         /// Fine-tune from this checkpoint (its version becomes the new model's parent).
         #[arg(long)]
         from: Option<PathBuf>,
-        /// Where the best weights go (tch VarStore + `.json` sidecar).
-        #[arg(long, default_value = "models/reward.safetensors")]
-        checkpoint: PathBuf,
+        /// Where the best weights go (tch VarStore + `.json` sidecar) [default: beside
+        /// --out, its name with `.safetensors`].
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The exported ONNX reward model.
         #[arg(long, default_value = "models/reward.onnx")]
         out: PathBuf,
         #[arg(long, default_value = "logs/training_history.json")]
@@ -216,8 +218,11 @@ enum Command {
         only_if_better: bool,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        #[arg(long, default_value = "models/policy.safetensors")]
-        checkpoint: PathBuf,
+        /// Where the trained weights go (tch VarStore + `.json` sidecar) [default: beside
+        /// --out, its name with `.safetensors`].
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The exported ONNX policy.
         #[arg(long, default_value = "models/policy.onnx")]
         out: PathBuf,
         #[arg(long, default_value = "logs/training_history.json")]
@@ -243,6 +248,13 @@ enum Command {
         #[arg(long)]
         model_version: Option<String>,
     },
+}
+
+/// The default checkpoint of a model exported to `out`: the same folder and name, with
+/// `.safetensors` (`models/policy.onnx` → `models/policy.safetensors`), so a run exported
+/// elsewhere never overwrites the checkpoints in `models/`.
+fn checkpoint_beside(out: &std::path::Path) -> PathBuf {
+    out.with_extension("safetensors")
 }
 
 fn main() -> Result<()> {
@@ -283,6 +295,7 @@ fn main() -> Result<()> {
             history,
             report: report_path,
         } => {
+            let checkpoint = checkpoint.unwrap_or_else(|| checkpoint_beside(&out));
             let dev = device::pick_device();
             tch::manual_seed(seed as i64);
             let mut model = match &from {
@@ -465,6 +478,7 @@ fn main() -> Result<()> {
             report,
             ppo,
         } => {
+            let checkpoint = checkpoint.unwrap_or_else(|| checkpoint_beside(&out));
             if matches!(algorithm, Algorithm::Ppo) {
                 let common = ppo_cmd::Common {
                     songs,
@@ -661,9 +675,10 @@ mod ppo_cmd {
         /// ppo: resume from a checkpoint folder (`<ppo-dir>/ppo_step_NNNNNN`).
         #[arg(long)]
         pub resume: Option<PathBuf>,
-        /// ppo: folder of checkpoints, policy_best and policy_final.
-        #[arg(long, default_value = "models/ppo")]
-        pub ppo_dir: PathBuf,
+        /// ppo: folder of checkpoints, policy_best and policy_final [default: `ppo` beside
+        /// --out].
+        #[arg(long)]
+        pub ppo_dir: Option<PathBuf>,
         /// ppo: text log (appended).
         #[arg(long, default_value = "logs/ppo.log")]
         pub log: PathBuf,
@@ -751,7 +766,12 @@ mod ppo_cmd {
             eval_every: f.eval_every,
             eval_plans_per_song: f.eval_plans_per_song,
             checkpoint_every: f.checkpoint_every,
-            out_dir: f.ppo_dir.clone(),
+            out_dir: f.ppo_dir.clone().unwrap_or_else(|| {
+                c.out
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""))
+                    .join("ppo")
+            }),
             log: Some(f.log.clone()),
             history: Some(c.history.clone()),
             plot: Some(f.plot.clone()),

@@ -1,5 +1,6 @@
 //! The `recut-trainer` binary: `reward` on simulated pairs writes a loadable reward.onnx,
-//! a checkpoint and the history; `export` rewrites a checkpoint and a fresh policy.
+//! a checkpoint (beside `--out` unless told) and the history; `export` rewrites a
+//! checkpoint and a fresh policy.
 
 mod common;
 
@@ -85,6 +86,7 @@ fn reward_then_export() {
     );
 
     // Fine-tune v2 from v1: the parent is v1's version.
+    let v1_weights = std::fs::read(d("models/reward.safetensors")).unwrap();
     let out = trainer()
         .args(["reward", "--pairs-from-taste", "opening", "--songs"])
         .arg(common::corpus_dir())
@@ -107,10 +109,11 @@ fn reward_then_export() {
         .arg(d("models/reward.safetensors"))
         .arg("--out")
         .arg(d("models/reward_v2.onnx"))
-        .arg("--checkpoint")
-        .arg(d("models/reward_v2.safetensors"))
         .arg("--history")
         .arg(d("logs/h2.json"))
+        // Without --checkpoint the weights go beside --out, not to `models/` of the
+        // working folder, which here holds v1's checkpoint.
+        .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(
@@ -126,6 +129,15 @@ fn reward_then_export() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no 'uses N of 43 descriptor entries' line: {stdout}"));
     assert!(used < 43, "{stdout}");
+    assert!(
+        d("models/reward_v2.safetensors").is_file(),
+        "no checkpoint beside --out"
+    );
+    assert_eq!(
+        std::fs::read(d("models/reward.safetensors")).unwrap(),
+        v1_weights,
+        "v1's checkpoint was overwritten"
+    );
     let v2 = recut_engine::RewardModel::load(d("models/reward_v2.onnx")).unwrap();
     assert_eq!(v2.info().parent.as_deref(), Some(version.as_str()));
 
