@@ -41,6 +41,12 @@ fn items() -> (
     (f0, f1, a0, a1)
 }
 
+/// A song of `beats` beats: a real song's features, repeated.
+fn long_song(beats: usize) -> Vec<[f32; FEATURE_DIM]> {
+    let a = song("hedgewars_freeway.ogg");
+    a.features.iter().cycle().take(beats).copied().collect()
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -204,14 +210,7 @@ fn reward_mlp_export_is_linear_in_beats() {
     tch::manual_seed(99);
     let mut model =
         RewardModel::new(&RewardConfig::Mlp(MlpConfig::default()), Device::Cpu).unwrap();
-    let a = song("hedgewars_freeway.ogg");
-    let feats: Vec<[f32; FEATURE_DIM]> = a
-        .features
-        .iter()
-        .cycle()
-        .take(LONG_BEATS)
-        .copied()
-        .collect();
+    let feats = long_song(LONG_BEATS);
     // Keep / cut / loop runs of 1–37 beats from a seeded draw; the opening and ending cut.
     let mut rng = Rng(5);
     let mut acts = Vec::with_capacity(LONG_BEATS);
@@ -275,14 +274,7 @@ const WINDOWED_BEATS: usize = 5_000;
 fn policy_long_song_runs_in_the_engines_windows() {
     tch::manual_seed(17);
     let model = PolicyNet::new(&PolicyConfig::tiny(), Device::Cpu).unwrap();
-    let a = song("hedgewars_freeway.ogg");
-    let long: Vec<[f32; FEATURE_DIM]> = a
-        .features
-        .iter()
-        .cycle()
-        .take(WINDOWED_BEATS)
-        .copied()
-        .collect();
+    let long = long_song(WINDOWED_BEATS);
     let (f0, f1, _, _) = items();
     let outs = model.song_outputs(&[&f0[..], &long[..], &f1[..]]);
     assert_eq!(
