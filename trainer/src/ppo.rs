@@ -5,7 +5,9 @@
 //! for each, `plans_per_song` plans: one target share per song in `share_range`, a seed each, and the
 //! engine's constrained decoder ([`recut_engine::edit::decode`]) sampling from the
 //! policy's per-beat logits at `temperature`, exactly as candidates are made. A plan that
-//! cannot reach its target is skipped (and counted).
+//! cannot reach its target is skipped (and counted). A song longer than the engine's policy
+//! window (2048 beats) gets its logits in the engine's windows
+//! ([`PolicyNet::song_outputs`]), the logits the exported model will give it.
 //!
 //! **Reward** (sequence level, reward units): with a reward model,
 //! `R = learned_weight · clamp((score + offset) · scale, ±clamp) + dense_weight · dense`
