@@ -56,7 +56,7 @@ pub fn shifts_anything(shift: f64, spread: &[f32; FEATURE_DIM]) -> bool {
 
 /// Spread of each feature over songs: the standard deviation (over `songs`) of the
 /// song's mean of that feature, in feature units; the scale of
-/// [`PpoConfig::feature_shift`]. All zeros with fewer than two songs.
+/// [`crate::ppo::PpoConfig::feature_shift`]. All zeros with fewer than two songs.
 pub fn timbre_spread(songs: &[Song]) -> [f32; FEATURE_DIM] {
     let means: Vec<[f64; FEATURE_DIM]> = songs
         .iter()
@@ -82,9 +82,10 @@ pub fn timbre_spread(songs: &[Song]) -> [f32; FEATURE_DIM] {
     out
 }
 
-/// `songs` with every song in `drawn` timbre-shifted ([`PpoConfig::feature_shift`]): one
-/// offset per feature, `shift · spread_j · N(0, 1)`, added to each of the song's beats.
-/// The other songs are shared, not copied.
+/// `songs` with every song in `drawn` timbre-shifted
+/// ([`crate::ppo::PpoConfig::feature_shift`]): one offset per feature,
+/// `shift · spread_j · N(0, 1)`, added to each of the song's beats. The other songs are
+/// shared, not copied.
 pub fn shifted_songs(
     songs: &[Song],
     drawn: &[usize],
