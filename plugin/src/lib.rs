@@ -104,7 +104,7 @@ impl Realtime {
 
     /// One block, in place in `io` (input in, output out). Never allocates or blocks.
     /// A block may be a piece of a host buffer split at a parameter change (sample-accurate
-    /// A/B switching): `info.host_pos` is corrected by [`Realtime::block_position`].
+    /// A/B switching): `info.host_pos` is corrected by `Realtime::block_position`.
     pub fn process_block(&mut self, io: &mut [&mut [f32]], info: BlockInfo, shared: &Shared) {
         let info = BlockInfo {
             host_pos: self.block_position(&info),

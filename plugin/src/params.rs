@@ -165,7 +165,7 @@ pub struct Session {
     /// The candidates shown.
     pub candidates: Vec<StoredCandidate>,
     /// What made the candidates: the policy's version, provider and where the model and
-    /// ONNX Runtime came from, or "baseline policy: <why>" (the status line's note).
+    /// ONNX Runtime came from, or `"baseline policy: <why>"` (the status line's note).
     pub policy: String,
     /// Candidate indices picked as A and B.
     pub pick_a: usize,

@@ -10,7 +10,7 @@ pub struct Status {
     sample_rate: AtomicU32,
     /// The latest message from the worker or the editor (errors included).
     message: Mutex<String>,
-    /// Which policy makes the candidates ("baseline policy: <reason>" or the model).
+    /// Which policy makes the candidates (`"baseline policy: <reason>"` or the model).
     policy: Mutex<String>,
 }
 

@@ -22,7 +22,7 @@
 //!    the best sends PPO back to that step at half the learning rate. With
 //!    `algorithm = auto` both run first on the training songs but
 //!    [`AUTO_SELECTION_SONGS`], the reward model judges each against π_ref on
-//!    those songs, and the better one fine-tunes on all ([`choose_algorithm`]). With
+//!    those songs, and the better one fine-tunes on all (`choose_algorithm`). With
 //!    `oracle_reward` (a diagnostic) PPO trains against the simulated rater's own utility
 //!    instead of the reward model, which tells a reward model's errors from a policy
 //!    that does not carry what it learned over to unseen songs.
@@ -173,7 +173,7 @@ pub enum PolicyAlgorithm {
     Dpo,
     Ppo,
     /// PPO or DPO, whichever wins more on training songs held out of a trial fine-tuning
-    /// of both ([`choose_algorithm`]).
+    /// of both (`choose_algorithm`).
     Auto,
 }
 

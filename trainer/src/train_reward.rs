@@ -201,7 +201,7 @@ pub struct Descriptors {
 }
 
 impl Descriptors {
-    /// The descriptors of `pairs`, [`DESCRIPTOR_CHUNK`] pairs per pass.
+    /// The descriptors of `pairs`, `DESCRIPTOR_CHUNK` pairs per pass.
     pub fn new(pairs: &[PreferencePair], device: tch::Device) -> Descriptors {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         tch::no_grad(|| {

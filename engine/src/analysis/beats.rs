@@ -229,9 +229,9 @@ fn mid_ratio(onset: &[f32], beats: &[usize]) -> f64 {
 /// The tactus is the slowest level whose off-beats are clearly weaker than its beats: at the
 /// level below it the "off-beats" are real beats (a backbeat snare, the next quarter note)
 /// and as strong as the beats. So the grid is halved when one of its two half-tempo phases
-/// has weak midpoints (ratio under [`SUBDIVISION_RATIO`]) and the result is not slower than
+/// has weak midpoints (ratio under `SUBDIVISION_RATIO`) and the result is not slower than
 /// [`MIN_TACTUS_BPM`]; it is doubled when its own midpoints are as strong as its beats (an
-/// even pulse, ratio from [`EVEN_PULSE_RATIO`]) and the result is not faster than
+/// even pulse, ratio from `EVEN_PULSE_RATIO`) and the result is not faster than
 /// [`MAX_BEAT_BPM`]. The decision is scale-free, unlike a tempo prior: a drum pattern gets
 /// the same reading at 70 and at 175 BPM.
 pub fn choose_level(beats: &[usize], onset: &[f32], frame_rate: f64) -> Vec<usize> {
