@@ -3,8 +3,9 @@
 //! [`plan`] (the [`Action`] per beat and the [`Plan`] of source segments it implies) →
 //! [`transition`] (how abrupt a jump from one beat to another is) → [`decoder`] (policy
 //! logits + constraints → a plan of the right length) → [`baseline`] (logits without a
-//! model) → [`render`](mod@render) (crossfaded audio, whole-file or block by block in real time) →
-//! [`splice_quality`] (how audible a splice is, against the song's own beat boundaries).
+//! model) → [`render`](mod@render) (crossfaded audio, whole-file or block by block in
+//! real time) → [`splice_quality`] (how audible a splice is, against the song's own beat
+//! boundaries).
 
 pub mod baseline;
 pub mod decoder;
