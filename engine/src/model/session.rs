@@ -543,6 +543,13 @@ pub struct PolicyWindow {
     pub answers: std::ops::Range<usize>,
 }
 
+impl PolicyWindow {
+    /// `answers` as rows of this pass's output (indices within `window`).
+    pub fn answer_rows(&self) -> std::ops::Range<usize> {
+        self.answers.start - self.window.start..self.answers.end - self.window.start
+    }
+}
+
 /// The windows a song of `beats` beats runs in: one window for a song of at most
 /// [`POLICY_WINDOW_BEATS`] beats; otherwise windows of exactly that many beats, starting
 /// every `POLICY_WINDOW_BEATS − 2 · POLICY_WINDOW_CONTEXT` beats, the last one flush with
@@ -611,8 +618,7 @@ impl PolicyModel {
         };
         for w in &windows {
             let part = one(&features[w.window.clone()])?;
-            let answers = w.answers.start - w.window.start..w.answers.end - w.window.start;
-            out.logits.extend_from_slice(&part.logits[answers]);
+            out.logits.extend_from_slice(&part.logits[w.answer_rows()]);
             out.value += part.value * w.answers.len() as f32 / features.len() as f32;
         }
         Ok(out)

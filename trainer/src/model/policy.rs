@@ -232,11 +232,12 @@ impl PolicyNet {
                 .map(|(i, w)| &songs[*i][w.window.clone()])
                 .collect();
             for ((i, w), part) in group.iter().zip(self.batch_outputs(&items)) {
-                let answers = w.answers.start - w.window.start..w.answers.end - w.window.start;
                 out[*i]
                     .logits
-                    .extend_from_slice(&part.logits[answers.clone()]);
-                out[*i].values.extend_from_slice(&part.values[answers]);
+                    .extend_from_slice(&part.logits[w.answer_rows()]);
+                out[*i]
+                    .values
+                    .extend_from_slice(&part.values[w.answer_rows()]);
             }
         }
         out
