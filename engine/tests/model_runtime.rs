@@ -316,6 +316,51 @@ fn model_reward_rejects_bad_inputs() {
     assert!(model.score::<i64>(&empty, &[]).is_err());
 }
 
+/// A model whose declared outputs pass the contract but whose run answers in another
+/// shape (here one score per beat, and a value per beat and action) is an inference
+/// error naming the output and both shapes, not an out-of-range index or a silently
+/// misread batch.
+#[test]
+fn model_outputs_of_the_wrong_shape_are_clear_errors() {
+    let rows = Rng(3).rows(5);
+
+    let mut g = GraphBuilder::new("per_beat_reward");
+    let x = g.input_f32("features", bt(Some(FEATURE_DIM as i64)));
+    g.input_i64("actions", bt(None));
+    let mask = g.input_f32("mask", bt(None));
+    let s = g.reduce_sum(&x, &[2], false);
+    let per_beat = g.mul(&s, &mask);
+    g.identity_as(&per_beat, "score");
+    g.output_f32("score", [Dim::sym("B")]);
+    let model = g.finish(&Metadata::new(ModelKind::Reward, "r")).unwrap();
+    let model = reward_from(model.encode()).unwrap();
+    let e = model_err(model.score(&rows, &[0i64; 5]).unwrap_err());
+    assert!(matches!(e, ModelError::Inference { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("score has shape [1, 5], expected [1]"),
+        "{e}"
+    );
+
+    let mut g = GraphBuilder::new("per_beat_value");
+    let x = g.input_f32("features", bt(Some(FEATURE_DIM as i64)));
+    g.input_f32("mask", bt(None));
+    let w = g.initializer("w", &[FEATURE_DIM as i64, 3], &vec![0.0; FEATURE_DIM * 3]);
+    let l = g.matmul(&x, &w);
+    g.identity_as(&l, "logits");
+    g.identity_as(&l, "value");
+    g.output_f32("logits", bt(Some(3)))
+        .output_f32("value", [Dim::sym("B")]);
+    let model = g.finish(&TinyPolicy::metadata()).unwrap();
+    let model = policy_from(model.encode()).unwrap();
+    let e = model_err(model.evaluate(&rows).unwrap_err());
+    assert!(
+        e.to_string()
+            .contains("value has shape [1, 5, 3], expected [1]"),
+        "{e}"
+    );
+}
+
 #[test]
 fn model_wrong_kind_names_both() {
     let e = model_err(policy_from(TinyReward::new(1).bytes()).unwrap_err());

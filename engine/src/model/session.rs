@@ -460,6 +460,36 @@ fn tensor<T: ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 
     })
 }
 
+/// Output `name` of a run as f32s, checked to have exactly `shape` (the contract's, with
+/// this run's batch and beats filled in), so a model that answers in another shape is an
+/// error here rather than a wrong index later.
+fn output_f32<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    name: &str,
+    shape: &[usize],
+    path: &Path,
+) -> std::result::Result<&'a [f32], ModelError> {
+    let inference = |reason: String| ModelError::Inference {
+        path: path.to_owned(),
+        reason,
+    };
+    let (got, data) = outputs[name]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| inference(e.to_string()))?;
+    // A negative (dynamic) dimension never equals a size.
+    if !got
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .eq(shape.iter().map(|&d| Some(d)))
+    {
+        return Err(inference(format!(
+            "{name} has shape {:?}, expected {shape:?}",
+            &**got
+        )));
+    }
+    Ok(data)
+}
+
 /// Output of the policy for one song.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyOutput {
@@ -641,29 +671,8 @@ impl PolicyModel {
         let outputs = session
             .run(ort::inputs!["features" => features, "mask" => mask])
             .map_err(inference)?;
-        let (lshape, logits) = outputs["logits"]
-            .try_extract_tensor::<f32>()
-            .map_err(inference)?;
-        if **lshape != [b as i64, t as i64, N_ACTIONS as i64] {
-            return Err(ModelError::Inference {
-                path: path.clone(),
-                reason: format!(
-                    "logits have shape {:?}, expected [{b}, {t}, {N_ACTIONS}]",
-                    &**lshape
-                ),
-            }
-            .into());
-        }
-        let (vshape, values) = outputs["value"]
-            .try_extract_tensor::<f32>()
-            .map_err(inference)?;
-        if values.len() != b {
-            return Err(ModelError::Inference {
-                path: path.clone(),
-                reason: format!("value has shape {:?}, expected [{b}]", &**vshape),
-            }
-            .into());
-        }
+        let logits = output_f32(&outputs, "logits", &[b, t, N_ACTIONS], path)?;
+        let values = output_f32(&outputs, "value", &[b], path)?;
         Ok(songs
             .iter()
             .enumerate()
@@ -772,16 +781,6 @@ impl RewardModel {
         let outputs = session
             .run(ort::inputs!["features" => features, "actions" => actions, "mask" => mask])
             .map_err(inference)?;
-        let (shape, scores) = outputs["score"]
-            .try_extract_tensor::<f32>()
-            .map_err(inference)?;
-        if scores.len() != b {
-            return Err(ModelError::Inference {
-                path: path.clone(),
-                reason: format!("score has shape {:?}, expected [{b}]", &**shape),
-            }
-            .into());
-        }
-        Ok(scores.to_vec())
+        Ok(output_f32(&outputs, "score", &[b], path)?.to_vec())
     }
 }
