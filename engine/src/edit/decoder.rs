@@ -666,23 +666,35 @@ fn best_move(
             (units.loop_cost(r), 1)
         }
     };
+    // What a run of `x` (Cut or Loop) units means, per unit and per run: the frames a unit
+    // adds or removes, the run's splice term, whether the run is a long enough jump.
+    let frames = |x: Action, u: usize| -> i64 {
+        let f = if x == Action::Cut {
+            units.once[u]
+        } else {
+            units.repeat[u]
+        };
+        f as i64
+    };
+    let term = |x: Action, r: Range<usize>| {
+        if x == Action::Cut {
+            splice_term(r)
+        } else {
+            loop_term(r)
+        }
+    };
+    let ok = |x: Action, r: Range<usize>| {
+        if x == Action::Cut {
+            units.jump_ok(r)
+        } else {
+            units.loop_ok(r)
+        }
+    };
     // Shrinking a run of `x` units from either end back to Keep: every prefix and suffix.
     let shrink = |x: Action, r: Range<usize>, sign: i64, consider: &mut ConsiderMove<'_>| {
-        let frames = |u: usize| if x == Action::Cut { units.once[u] } else { units.repeat[u] } as i64;
-        let term = |r: Range<usize>| {
-            if x == Action::Cut {
-                splice_term(r)
-            } else {
-                loop_term(r)
-            }
-        };
-        let ok = |r: Range<usize>| {
-            if x == Action::Cut {
-                units.jump_ok(r)
-            } else {
-                units.loop_ok(r)
-            }
-        };
+        let frames = |u: usize| frames(x, u);
+        let term = |r: Range<usize>| term(x, r);
+        let ok = |r: Range<usize>| ok(x, r);
         let movable = |u: usize| {
             if x == Action::Cut {
                 units.lock[u] == Lock::Free
@@ -725,80 +737,63 @@ fn best_move(
             });
         }
     };
+    // Turning a run of kept units [s, e) into `x` (Cut: free units; Loop: loopable ones),
+    // merged with the runs of `x` on either side; `sign` is the direction of the length
+    // change. Each start grows until the length overshoots the target by more than now.
+    let grow = |x: Action, sign: i64, consider: &mut ConsiderMove<'_>| {
+        let eligible = |u: usize| {
+            a[u] == Action::Keep
+                && if x == Action::Cut {
+                    units.lock[u] == Lock::Free
+                } else {
+                    units.loopable[u]
+                }
+        };
+        for s in 0..nu {
+            if !eligible(s) {
+                continue;
+            }
+            let rs = run_before(s, x);
+            let (old_left_j, old_left_n) = term(x, rs..s);
+            let (mut moved, mut dlogit) = (0i64, 0.0);
+            for e in s + 1..=nu {
+                let u = e - 1;
+                if !eligible(u) {
+                    break;
+                }
+                moved += frames(x, u);
+                dlogit += lp(u, Action::Keep) - lp(u, x);
+                let re = run_after(e, x);
+                let merged = rs..re;
+                if !ok(x, merged.clone()) {
+                    continue;
+                }
+                let (old_right_j, old_right_n) = term(x, e..re);
+                let (new_j, new_n) = term(x, merged);
+                let dj = dlogit + new_j - old_left_j - old_right_j;
+                consider(sign * moved, dj, new_n - old_left_n - old_right_n, &|| {
+                    (s..e).map(|u| (u, x)).collect()
+                });
+                if (d + sign * moved - target).abs() > err {
+                    break;
+                }
+            }
+        }
+    };
     if d > target {
         // Shorten loop runs.
         for r in runs(a, Action::Loop) {
             shrink(Action::Loop, r, -1, &mut consider);
         }
         // Cut a run of kept free units [s, e).
-        for s in 0..nu {
-            if a[s] != Action::Keep || units.lock[s] != Lock::Free {
-                continue;
-            }
-            let rs = run_before(s, Action::Cut);
-            let (old_left_j, old_left_n) = splice_term(rs..s);
-            let mut removed = 0i64;
-            let mut dlogit = 0.0;
-            for e in s + 1..=nu {
-                let u = e - 1;
-                if a[u] != Action::Keep || units.lock[u] != Lock::Free {
-                    break;
-                }
-                removed += units.once[u] as i64;
-                dlogit += lp(u, Action::Keep) - lp(u, Action::Cut);
-                let re = run_after(e, Action::Cut);
-                let merged = rs..re;
-                if !units.jump_ok(merged.clone()) {
-                    continue;
-                }
-                let (old_right_j, old_right_n) = splice_term(e..re);
-                let (new_j, new_n) = splice_term(merged);
-                let dj = dlogit + new_j - old_left_j - old_right_j;
-                consider(-removed, dj, new_n - old_left_n - old_right_n, &|| {
-                    (s..e).map(|u| (u, Action::Cut)).collect()
-                });
-                if d - removed < target - err {
-                    break;
-                }
-            }
-        }
+        grow(Action::Cut, -1, &mut consider);
     } else {
         // Restore free units at either end of a cut run.
         for r in runs(a, Action::Cut) {
             shrink(Action::Cut, r, 1, &mut consider);
         }
         // Loop a run of kept loopable units [s, e), merging with neighbouring loops.
-        for s in 0..nu {
-            if a[s] != Action::Keep || !units.loopable[s] {
-                continue;
-            }
-            let rs = run_before(s, Action::Loop);
-            let (old_left_j, old_left_n) = loop_term(rs..s);
-            let mut added = 0i64;
-            let mut dlogit = 0.0;
-            for e in s + 1..=nu {
-                let u = e - 1;
-                if a[u] != Action::Keep || !units.loopable[u] {
-                    break;
-                }
-                added += units.repeat[u] as i64;
-                dlogit += lp(u, Action::Keep) - lp(u, Action::Loop);
-                let re = run_after(e, Action::Loop);
-                let merged = rs..re;
-                if !units.loop_ok(merged.clone()) {
-                    continue;
-                }
-                let (old_right_j, old_right_n) = loop_term(e..re);
-                let (new_j, new_n) = loop_term(merged);
-                let dj = dlogit + new_j - old_left_j - old_right_j;
-                consider(added, dj, new_n - old_left_n - old_right_n, &|| {
-                    (s..e).map(|u| (u, Action::Loop)).collect()
-                });
-                if d + added > target + err {
-                    break;
-                }
-            }
-        }
+        grow(Action::Loop, 1, &mut consider);
     }
     best.map(|(_, m)| m)
 }
