@@ -224,9 +224,14 @@ pub struct TrialFigures {
 /// both trials are at the ceiling ([`auto_choice`]).
 pub const AUTO_DPO_LEAD: f64 = 0.25;
 
+/// Win rate over π_ref that DPO's trial must pass on the selection songs before its lead
+/// over PPO's counts ([`auto_choice`]): ½, i.e. DPO must beat the starting policy there.
+pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.5;
+
 /// `algorithm = auto`'s rule: DPO when both trials are at the ceiling, each losing fewer
 /// than [`AUTO_DPO_LEAD`] of its comparisons against π_ref on the selection songs, or when
-/// DPO's win rate leads PPO's by at least [`AUTO_DPO_LEAD`]; PPO otherwise. At the ceiling
+/// DPO's win rate leads PPO's by at least [`AUTO_DPO_LEAD`] and is above
+/// [`AUTO_DPO_MIN_WIN_RATE`]; PPO otherwise. At the ceiling
 /// the judge cannot tell the two apart (PPO's lead there is at most three comparisons,
 /// noise by the lead's own measure), and what it says is tilted towards PPO: PPO maximises
 /// the very reward model that judges, so its win rate and score gain are inflated on any
@@ -236,9 +241,20 @@ pub const AUTO_DPO_LEAD: f64 = 0.25;
 /// for every comparison won; the two runs of 50 that then missed the target had PPO at
 /// 1.000 against DPO at 0.875 (`opening` seed 2) and 0.938 (`energetic` seed 8) and took
 /// PPO, which won 2 of the 4 held-out songs on each (see the README).
+///
+/// A lead counts only when DPO's trial also beats π_ref (a win rate above
+/// [`AUTO_DPO_MIN_WIN_RATE`]): a DPO trial that still loses to the starting policy on the
+/// selection songs is no evidence that DPO learned the taste, only that PPO's trial lost
+/// more, and PPO stays, as it does without a choice. `tight` seed 21 (trial PPO 0.062,
+/// DPO 0.375) took DPO under the lead alone and won 1 of the 4 held-out songs, where PPO
+/// wins 4; in the 49 other auto runs of seeds 15–24 the rule changes nothing (each DPO
+/// taken on a lead had a trial of 0.625–1.000). The trial figures of seeds 0–14 were not
+/// kept, so it is checked on those 50 runs only.
 pub fn auto_choice(ppo: &TrialFigures, dpo: &TrialFigures) -> PolicyAlgorithm {
     let at_ceiling = |t: &TrialFigures| t.win_rate > 1.0 - AUTO_DPO_LEAD;
-    if (at_ceiling(ppo) && at_ceiling(dpo)) || dpo.win_rate >= ppo.win_rate + AUTO_DPO_LEAD {
+    let dpo_leads =
+        dpo.win_rate >= ppo.win_rate + AUTO_DPO_LEAD && dpo.win_rate > AUTO_DPO_MIN_WIN_RATE;
+    if (at_ceiling(ppo) && at_ceiling(dpo)) || dpo_leads {
         PolicyAlgorithm::Dpo
     } else {
         PolicyAlgorithm::Ppo

@@ -737,11 +737,14 @@ fn an_auto_cycle_with_too_few_songs_runs_ppo() {
 }
 
 /// `auto`'s rule: PPO unless DPO's trial leads by at least `AUTO_DPO_LEAD` of the
-/// comparisons on the selection songs, or both trials lose fewer than `AUTO_DPO_LEAD` of
-/// them (where PPO's figures, inflated by optimising the judge, must not decide).
+/// comparisons on the selection songs while beating the reference, or both trials lose
+/// fewer than `AUTO_DPO_LEAD` of them (where PPO's figures, inflated by optimising the
+/// judge, must not decide).
 #[test]
 fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
-    use recut_trainer::cycle::{AUTO_DPO_LEAD, PolicyAlgorithm, TrialFigures, auto_choice};
+    use recut_trainer::cycle::{
+        AUTO_DPO_LEAD, AUTO_DPO_MIN_WIN_RATE, PolicyAlgorithm, TrialFigures, auto_choice,
+    };
     let f = |win_rate, score_gain| TrialFigures {
         win_rate,
         score_gain,
@@ -760,6 +763,15 @@ fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
             PolicyAlgorithm::Dpo,
         ),
         ((0.0625, -0.5), (0.6875, 0.17), PolicyAlgorithm::Dpo),
+        // DPO far ahead but still losing to the reference (`tight` seed 21): no evidence
+        // for DPO, PPO stays; at exactly half it still has not beaten the reference.
+        ((0.0625, -0.155), (0.375, -0.072), PolicyAlgorithm::Ppo),
+        (
+            (0.0, -0.3),
+            (AUTO_DPO_MIN_WIN_RATE, 0.0),
+            PolicyAlgorithm::Ppo,
+        ),
+        ((0.0, -0.3), (0.5625, 0.0), PolicyAlgorithm::Dpo),
         // Both win everything: DPO, though PPO's score gain is larger.
         ((1.0, 4.1), (1.0, 3.4), PolicyAlgorithm::Dpo),
         // Both at the ceiling, PPO ahead by 1 and 2 comparisons (`energetic` seed 8,
