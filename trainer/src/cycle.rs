@@ -231,9 +231,9 @@ pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.5;
 /// `algorithm = auto`'s rule: DPO when both trials are at the ceiling, each losing fewer
 /// than [`AUTO_DPO_LEAD`] of its comparisons against π_ref on the selection songs, or when
 /// DPO's win rate leads PPO's by at least [`AUTO_DPO_LEAD`] and is above
-/// [`AUTO_DPO_MIN_WIN_RATE`]; PPO otherwise. At the ceiling
-/// the judge cannot tell the two apart (PPO's lead there is at most three comparisons,
-/// noise by the lead's own measure), and what it says is tilted towards PPO: PPO maximises
+/// [`AUTO_DPO_MIN_WIN_RATE`]; PPO otherwise. At the ceiling the judge cannot tell the two
+/// apart (PPO's lead there is at most three comparisons, noise by the lead's own
+/// measure), and what it says is tilted towards PPO: PPO maximises
 /// the very reward model that judges, so its win rate and score gain are inflated on any
 /// song, while DPO only learns from pairs. On the corpus the ceiling came from
 /// `energetic`, where both won everything on 7 of 10 seeds, DPO was taken and won all 4
