@@ -589,6 +589,12 @@ fn repair(
     units.frames(a) as i64
 }
 
+/// Which way turning a kept unit into `x` moves the edit's length: a loop lengthens it
+/// (+1), a cut shortens it (-1). Keep moves nothing but is never asked.
+fn length_sign(x: Action) -> i64 {
+    if x == Action::Loop { 1 } else { -1 }
+}
+
 /// How [`best_move`] weighs one candidate move: its change in length (frames), in cost
 /// (policy log-probability plus splice terms) and in splice count, and the unit changes
 /// it makes, built only when the move is the best so far.
@@ -691,10 +697,9 @@ fn best_move(
         }
     };
     // Shrinking a run of `x` units from either end back to Keep: every prefix and suffix.
-    let shrink = |x: Action, r: Range<usize>, sign: i64, consider: &mut ConsiderMove<'_>| {
-        let frames = |u: usize| frames(x, u);
-        let term = |r: Range<usize>| term(x, r);
-        let ok = |r: Range<usize>| ok(x, r);
+    // Undoing `x` moves the length the other way from doing it.
+    let shrink = |x: Action, r: Range<usize>, consider: &mut ConsiderMove<'_>| {
+        let sign = -length_sign(x);
         let movable = |u: usize| {
             if x == Action::Cut {
                 units.lock[u] == Lock::Free
@@ -702,19 +707,19 @@ fn best_move(
                 true
             }
         };
-        let (old_j, old_n) = term(r.clone());
+        let (old_j, old_n) = term(x, r.clone());
         let (mut moved, mut dlogit) = (0i64, 0.0);
         for k in r.start + 1..=r.end {
             let u = k - 1;
             if !movable(u) {
                 break;
             }
-            moved += frames(u);
+            moved += frames(x, u);
             dlogit += lp(u, x) - lp(u, Action::Keep);
-            if !ok(k..r.end) {
+            if !ok(x, k..r.end) {
                 continue;
             }
-            let (new_j, new_n) = term(k..r.end);
+            let (new_j, new_n) = term(x, k..r.end);
             let start = r.start;
             consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
                 (start..k).map(|u| (u, Action::Keep)).collect()
@@ -725,12 +730,12 @@ fn best_move(
             if !movable(k) {
                 break;
             }
-            moved += frames(k);
+            moved += frames(x, k);
             dlogit += lp(k, x) - lp(k, Action::Keep);
-            if !ok(r.start..k) {
+            if !ok(x, r.start..k) {
                 continue;
             }
-            let (new_j, new_n) = term(r.start..k);
+            let (new_j, new_n) = term(x, r.start..k);
             let end = r.end;
             consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
                 (k..end).map(|u| (u, Action::Keep)).collect()
@@ -738,9 +743,10 @@ fn best_move(
         }
     };
     // Turning a run of kept units [s, e) into `x` (Cut: free units; Loop: loopable ones),
-    // merged with the runs of `x` on either side; `sign` is the direction of the length
-    // change. Each start grows until the length overshoots the target by more than now.
-    let grow = |x: Action, sign: i64, consider: &mut ConsiderMove<'_>| {
+    // merged with the runs of `x` on either side. Each start grows until the length
+    // overshoots the target by more than now.
+    let grow = |x: Action, consider: &mut ConsiderMove<'_>| {
+        let sign = length_sign(x);
         let eligible = |u: usize| {
             a[u] == Action::Keep
                 && if x == Action::Cut {
@@ -783,17 +789,17 @@ fn best_move(
     if d > target {
         // Shorten loop runs.
         for r in runs(a, Action::Loop) {
-            shrink(Action::Loop, r, -1, &mut consider);
+            shrink(Action::Loop, r, &mut consider);
         }
         // Cut a run of kept free units [s, e).
-        grow(Action::Cut, -1, &mut consider);
+        grow(Action::Cut, &mut consider);
     } else {
         // Restore free units at either end of a cut run.
         for r in runs(a, Action::Cut) {
-            shrink(Action::Cut, r, 1, &mut consider);
+            shrink(Action::Cut, r, &mut consider);
         }
         // Loop a run of kept loopable units [s, e), merging with neighbouring loops.
-        grow(Action::Loop, 1, &mut consider);
+        grow(Action::Loop, &mut consider);
     }
     best.map(|(_, m)| m)
 }
