@@ -152,12 +152,7 @@ impl Units<'_> {
         if r.start == 0 || r.end >= self.n() || r.is_empty() {
             return 0.0;
         }
-        let from = self.ranges[r.start - 1].end - 1;
-        let to = self.ranges[r.end].start;
-        f64::from(self.tm.cost(from, to))
-            + SPLICE_PENALTY
-            + self.boundary[from + 1]
-            + self.boundary[to]
+        self.splice_cost(self.ranges[r.start - 1].end - 1, self.ranges[r.end].start)
     }
     fn interior(&self, r: &Range<usize>) -> bool {
         !r.is_empty() && r.start > 0 && r.end < self.n()
@@ -171,8 +166,12 @@ impl Units<'_> {
         if r.is_empty() {
             return 0.0;
         }
-        let from = self.ranges[r.end - 1].end - 1;
-        let to = self.ranges[r.start].start;
+        self.splice_cost(self.ranges[r.end - 1].end - 1, self.ranges[r.start].start)
+    }
+    /// Cost of a splice that plays beat `from` and then beat `to`: the transition cost, the
+    /// fixed penalty of any splice, and the boundary penalties for leaving after `from`
+    /// and landing on `to` off a phrase start (less off a bar start than mid-bar).
+    fn splice_cost(&self, from: usize, to: usize) -> f64 {
         f64::from(self.tm.cost(from, to))
             + SPLICE_PENALTY
             + self.boundary[from + 1]
@@ -708,39 +707,31 @@ fn best_move(
             }
         };
         let (old_j, old_n) = term(x, r.clone());
-        let (mut moved, mut dlogit) = (0i64, 0.0);
-        for k in r.start + 1..=r.end {
-            let u = k - 1;
-            if !movable(u) {
-                break;
+        // Each step restores one more unit `u`, leaving the run `left` and having restored
+        // `restored`: from the front every prefix, from the back every suffix but the whole
+        // run (the front already tried it).
+        let (start, end) = (r.start, r.end);
+        let mut from_front = (start..end).map(|u| (u, u + 1..end, start..u + 1));
+        let mut from_back = (start + 1..end).rev().map(|u| (u, start..u, u..end));
+        let mut scan = |steps: &mut dyn Iterator<Item = (usize, Range<usize>, Range<usize>)>| {
+            let (mut moved, mut dlogit) = (0i64, 0.0);
+            for (u, left, restored) in steps {
+                if !movable(u) {
+                    break;
+                }
+                moved += frames(x, u);
+                dlogit += lp(u, x) - lp(u, Action::Keep);
+                if !ok(x, left.clone()) {
+                    continue;
+                }
+                let (new_j, new_n) = term(x, left);
+                consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
+                    restored.clone().map(|u| (u, Action::Keep)).collect()
+                });
             }
-            moved += frames(x, u);
-            dlogit += lp(u, x) - lp(u, Action::Keep);
-            if !ok(x, k..r.end) {
-                continue;
-            }
-            let (new_j, new_n) = term(x, k..r.end);
-            let start = r.start;
-            consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
-                (start..k).map(|u| (u, Action::Keep)).collect()
-            });
-        }
-        let (mut moved, mut dlogit) = (0i64, 0.0);
-        for k in (r.start + 1..r.end).rev() {
-            if !movable(k) {
-                break;
-            }
-            moved += frames(x, k);
-            dlogit += lp(k, x) - lp(k, Action::Keep);
-            if !ok(x, r.start..k) {
-                continue;
-            }
-            let (new_j, new_n) = term(x, r.start..k);
-            let end = r.end;
-            consider(sign * moved, dlogit + new_j - old_j, new_n - old_n, &|| {
-                (k..end).map(|u| (u, Action::Keep)).collect()
-            });
-        }
+        };
+        scan(&mut from_front);
+        scan(&mut from_back);
     };
     // Turning a run of kept units [s, e) into `x` (Cut: free units; Loop: loopable ones),
     // merged with the runs of `x` on either side. Each start grows until the length
