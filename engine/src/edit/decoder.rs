@@ -589,9 +589,13 @@ fn repair(
 }
 
 /// Which way turning a kept unit into `x` moves the edit's length: a loop lengthens it
-/// (+1), a cut shortens it (-1). Keep moves nothing but is never asked.
+/// (+1), a cut shortens it (-1), keeping it moves nothing (0; [`best_move`] never asks).
 fn length_sign(x: Action) -> i64 {
-    if x == Action::Loop { 1 } else { -1 }
+    match x {
+        Action::Loop => 1,
+        Action::Cut => -1,
+        Action::Keep => 0,
+    }
 }
 
 /// How [`best_move`] weighs one candidate move: its change in length (frames), in cost
