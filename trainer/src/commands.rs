@@ -432,12 +432,12 @@ pub struct CycleArgs {
     #[arg(long)]
     pub oracle_reward: bool,
     /// Policy step: PPO against the reward model, DPO on rated + reward-labelled pairs,
-    /// or auto (default): both fine-tune on all training songs but two, the reward model
-    /// judges them against the starting policy on those two, and PPO fine-tunes on all
-    /// unless DPO won at least 4 more of the 16 comparisons while beating the starting
-    /// policy (above half), or both lost fewer than 4 (then DPO). Auto costs about two
+    /// or auto (default): both fine-tune on all training songs but three, the reward
+    /// model judges them against the starting policy on those three, and PPO fine-tunes on
+    /// all unless DPO won at least 6 more of the 24 comparisons while beating the starting
+    /// policy (above half), or both lost fewer than 6 (then DPO). Auto costs about two
     /// more fine-tunings (91–122 s a cycle on 2 cores, against 36 s for PPO and 40 s for
-    /// DPO, 200 ratings). With fewer than 4 training songs auto runs PPO.
+    /// DPO, 200 ratings). With fewer than 5 training songs auto runs PPO.
     /// How often each algorithm met the held-out target on the corpus is in the README.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
