@@ -224,7 +224,8 @@ pub struct TrialFigures {
 /// leaves PPO (a fraction of the comparisons: 6 of the 24 that 3 songs × 8 plans make;
 /// it was set as 4 of 16 when two songs were judged).
 /// A trial is judged on only a few songs by a reward model learned from 200 ratings, so a
-/// lead of one to three comparisons is noise; PPO, the cycle's algorithm without a
+/// lead of less than a quarter of the comparisons (one to three of 16 with two songs) is
+/// noise; PPO, the cycle's algorithm without a
 /// choice, keeps it then. Where DPO is right (`opening`, seeds 0–4) it led by 0.62–0.75.
 /// Set after seeds 0–4 (see the README); on seeds 5–9 it made the same choices as the
 /// earlier rule (the higher win rate, DPO on a tie). The same band of noise says when
@@ -239,8 +240,8 @@ pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.5;
 /// than [`AUTO_DPO_LEAD`] of its comparisons against π_ref on the selection songs, or when
 /// DPO's win rate leads PPO's by at least [`AUTO_DPO_LEAD`] and is above
 /// [`AUTO_DPO_MIN_WIN_RATE`]; PPO otherwise. At the ceiling the judge cannot tell the two
-/// apart (PPO's lead there is at most three comparisons, noise by the lead's own
-/// measure), and what it says is tilted towards PPO: PPO maximises
+/// apart (PPO's lead there is under a quarter of the comparisons, noise by the lead's
+/// own measure), and what it says is tilted towards PPO: PPO maximises
 /// the very reward model that judges, so its win rate and score gain are inflated on any
 /// song, while DPO only learns from pairs. On the corpus the ceiling came from
 /// `energetic`, where both won everything on 7 of 10 seeds, DPO was taken and won all 4

@@ -657,9 +657,8 @@ fn an_oracle_cycle_trains_against_the_rater_and_needs_one() {
 
 /// `--algorithm auto`: PPO and DPO fine-tune on the training songs but
 /// `AUTO_SELECTION_SONGS`, the reward model judges both against the reference on those,
-/// and the better one fine-tunes
-/// on every training song, which gives exactly the policy a cycle run with it alone
-/// gives.
+/// and the better one fine-tunes on every training song, which gives exactly the policy
+/// a cycle run with it alone gives.
 #[test]
 fn an_auto_cycle_chooses_on_songs_its_trials_did_not_train_on() {
     let dir = tempfile::tempdir().unwrap();
