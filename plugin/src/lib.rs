@@ -234,12 +234,35 @@ impl Default for Recut {
         let shared = Arc::new(Shared::new(tx));
         let (cap_tx, cap_rx) = rtrb::RingBuffer::new(RING);
         let (play_tx, play_rx) = rtrb::RingBuffer::new(RING);
-        let worker = Worker::new(shared.clone(), params.clone(), rx, cap_rx, play_tx).spawn();
+        let worker = start_worker(
+            Worker::new(shared.clone(), params.clone(), rx, cap_rx, play_tx),
+            std::thread::Builder::new(),
+            &shared,
+        );
         Self {
             params,
             shared,
             rt: Realtime::new(44_100.0, cap_tx, play_rx),
-            worker: Some(worker),
+            worker,
+        }
+    }
+}
+
+/// Starts the worker thread. A failure (the system is out of threads or memory) becomes a
+/// message in the editor instead of a panic in the host: the worker, and with it the
+/// command receiver, is gone, so every later command reports the stopped worker too.
+fn start_worker(
+    worker: Worker,
+    builder: std::thread::Builder,
+    shared: &Shared,
+) -> Option<std::thread::JoinHandle<()>> {
+    match worker.spawn(builder) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            shared.status.set_message(format!(
+                "could not start the background worker ({e}); reload the plugin"
+            ));
+            None
         }
     }
 }
@@ -417,6 +440,30 @@ mod tests {
         // Stopped blocks do not count: play from 2024 again starts at 2024.
         assert_eq!(step(info(true, 2024), 512), Some(2024));
         assert_eq!(step(info(true, 0), 512), Some(0));
+    }
+
+    /// A worker thread the system cannot start (here: a stack larger than the address
+    /// space) leaves a message for the editor, and later commands say the worker stopped,
+    /// instead of a panic inside the host.
+    #[test]
+    fn a_worker_that_cannot_start_is_reported() {
+        const IMPOSSIBLE_STACK_BYTES: usize = 1 << 60;
+        let params = Arc::new(RecutParams::default());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared::new(tx));
+        let (_cap_tx, cap_rx) = rtrb::RingBuffer::new(RING);
+        let (play_tx, _play_rx) = rtrb::RingBuffer::new(RING);
+        let worker = Worker::new(shared.clone(), params, rx, cap_rx, play_tx);
+        let builder = std::thread::Builder::new().stack_size(IMPOSSIBLE_STACK_BYTES);
+        assert!(start_worker(worker, builder, &shared).is_none());
+        let msg = shared.status.message();
+        assert!(
+            msg.contains("could not start the background worker"),
+            "{msg}"
+        );
+        shared.send(Command::Quit);
+        let msg = shared.status.message();
+        assert!(msg.contains("background worker has stopped"), "{msg}");
     }
 
     #[test]

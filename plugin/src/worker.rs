@@ -184,12 +184,16 @@ impl Worker {
         }
     }
 
-    /// Starts the thread.
-    pub fn spawn(self) -> std::thread::JoinHandle<()> {
-        std::thread::Builder::new()
+    /// Starts the thread from `builder` (named here). The error (the system is out of
+    /// threads or memory) is returned rather than panicking, since a panic here would take
+    /// the host down with the plugin.
+    pub fn spawn(
+        self,
+        builder: std::thread::Builder,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        builder
             .name("recut-worker".into())
             .spawn(move || self.run())
-            .expect("spawning the worker thread")
     }
 
     fn run(mut self) {
