@@ -772,7 +772,10 @@ fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
             (AUTO_DPO_MIN_WIN_RATE, 0.0),
             PolicyAlgorithm::Ppo,
         ),
-        ((0.0, -0.3), (0.5625, 0.0), PolicyAlgorithm::Dpo),
+        // Just above half (`smooth` seed 48: 13.5 of 24) is within a standard error of
+        // the reference: PPO; 14.5 of 24 clears it.
+        ((0.25, -0.11), (0.5625, 0.03), PolicyAlgorithm::Ppo),
+        ((0.0, -0.3), (14.5 / 24.0, 0.0), PolicyAlgorithm::Dpo),
         // Both win everything: DPO, though PPO's score gain is larger.
         ((1.0, 4.1), (1.0, 3.4), PolicyAlgorithm::Dpo),
         // Both at the ceiling, PPO ahead by 1 and 2 comparisons (`energetic` seed 8,
