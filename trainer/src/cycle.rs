@@ -236,7 +236,7 @@ pub const AUTO_DPO_LEAD: f64 = 0.25;
 /// Win rate over π_ref that DPO's trial must pass on the selection songs before its lead
 /// over PPO's counts ([`auto_choice`]): DPO must beat the starting policy there by more
 /// than one standard error of a win rate over the 24 comparisons (½ + ½/√24 ≈ 0.60),
-/// i.e. by more than chance alone gives a policy no better than π_ref a third of the time.
+/// which a policy no better than π_ref passes by chance about one time in six.
 /// It was ½ (a plain win) until `smooth` seed 48: trials PPO 0.250, DPO 0.562 (13.5 of
 /// 24, half a standard error above ½), auto took DPO and won 2 of the 4 held-out songs,
 /// where PPO alone wins 4. Of the 100 runs with three selection songs whose trials were
