@@ -216,8 +216,9 @@ const DPO_PAIRS_SALT: u64 = 0xD90;
 pub struct TrialFigures {
     /// Over every comparison, ties ½.
     pub win_rate: f64,
-    /// Mean reward score of the trial policy's edits minus π_ref's (reward units); reported,
-    /// not used to choose (see [`auto_choice`]).
+    /// Mean reward score of the trial policy's edits minus π_ref's (reward units). Never
+    /// compared between the trials (PPO maximises the judge, so its gain is inflated);
+    /// DPO's decides at the ceiling alone ([`AUTO_DPO_CEILING_MIN_GAIN`]).
     pub score_gain: f64,
 }
 
@@ -244,8 +245,27 @@ pub const AUTO_DPO_LEAD: f64 = 0.25;
 /// had a trial of 0.708–1.000.
 pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.6;
 
+/// Mean score gain over π_ref (reward units: the log-odds of a strength-1 preference)
+/// that DPO's trial must reach for the ceiling to take DPO ([`auto_choice`]): ln 2, so
+/// that the judge prefers DPO's average edit to π_ref's by odds of at least 2 to 1. At the
+/// ceiling the win rate no longer says how much better the edits are, only that they are
+/// not worse, and a DPO trial that moved its edits a little in the judge's favour wins
+/// every comparison as surely as one that learned the taste.
+/// Of the 46 runs whose trials were kept (seeds 15–54) where both trials were at the
+/// ceiling, the 37 `energetic` ones had a DPO gain of 0.76–5.94 (1.64 or more with three
+/// selection songs) and DPO won 3 or 4 held-out songs; the 4 that took DPO and won 1 song
+/// had 0.12–0.57 (`tight` 31 and 45, `smooth` 32, `phrase_aware` 36; PPO alone wins 3 or
+/// 4). `opening` at the ceiling had 0.40 and 0.49 (seeds 47 and 35, PPO alone wins 4 on
+/// both, DPO 4 and 3) and 1.29–1.78 (seeds 30, 31 and 40, both win 4).
+/// Set after those runs. One earlier run goes the other way: `opening` seed 2, two
+/// selection songs and the decoder of 2026-12-05, had DPO at 0.875 with a gain of 0.280,
+/// and DPO was right there (PPO won 2 songs); with the current cycle its trials are not at
+/// the ceiling (PPO 0.646, DPO 0.708).
+pub const AUTO_DPO_CEILING_MIN_GAIN: f64 = std::f64::consts::LN_2;
+
 /// `algorithm = auto`'s rule: DPO when both trials are at the ceiling, each losing fewer
-/// than [`AUTO_DPO_LEAD`] of its comparisons against π_ref on the selection songs, or when
+/// than [`AUTO_DPO_LEAD`] of its comparisons against π_ref on the selection songs, with
+/// DPO's score gain at least [`AUTO_DPO_CEILING_MIN_GAIN`], or when
 /// DPO's win rate leads PPO's by at least [`AUTO_DPO_LEAD`] and is above
 /// [`AUTO_DPO_MIN_WIN_RATE`]; PPO otherwise. At the ceiling the judge cannot tell the two
 /// apart (PPO's lead there is under a quarter of the comparisons, noise by the lead's
@@ -261,7 +281,9 @@ pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.6;
 /// ceiling, 21 (`energetic`, `opening`) won 3 or 4 held-out songs, but `tight` seed 31
 /// and `smooth` seed 32 won 1, where PPO alone wins 4 and 3. With three selection songs
 /// the ceiling still took DPO on `phrase_aware` seed 36 (PPO 1.000, DPO 0.792), which won
-/// 1 song.
+/// 1 song, as did `tight` seed 45 (PPO 1.000, DPO 0.875). In those four runs DPO's trial
+/// gained little in the judge's eyes (0.12–0.57), where `energetic`'s gained 0.76 or more;
+/// the ceiling now also asks DPO for a gain of [`AUTO_DPO_CEILING_MIN_GAIN`].
 ///
 /// A lead counts only when DPO's trial also beats π_ref clearly (a win rate above
 /// [`AUTO_DPO_MIN_WIN_RATE`]): a DPO trial that still loses to the starting policy on the
@@ -276,7 +298,9 @@ pub fn auto_choice(ppo: &TrialFigures, dpo: &TrialFigures) -> PolicyAlgorithm {
     let at_ceiling = |t: &TrialFigures| t.win_rate > 1.0 - AUTO_DPO_LEAD;
     let dpo_leads =
         dpo.win_rate >= ppo.win_rate + AUTO_DPO_LEAD && dpo.win_rate > AUTO_DPO_MIN_WIN_RATE;
-    if (at_ceiling(ppo) && at_ceiling(dpo)) || dpo_leads {
+    let ceiling_for_dpo =
+        at_ceiling(ppo) && at_ceiling(dpo) && dpo.score_gain >= AUTO_DPO_CEILING_MIN_GAIN;
+    if ceiling_for_dpo || dpo_leads {
         PolicyAlgorithm::Dpo
     } else {
         PolicyAlgorithm::Ppo

@@ -740,11 +740,12 @@ fn an_auto_cycle_with_too_few_songs_runs_ppo() {
 /// `auto`'s rule: PPO unless DPO's trial leads by at least `AUTO_DPO_LEAD` of the
 /// comparisons on the selection songs while beating the reference, or both trials lose
 /// fewer than `AUTO_DPO_LEAD` of them (where PPO's figures, inflated by optimising the
-/// judge, must not decide).
+/// judge, must not decide) and DPO's score gain reaches `AUTO_DPO_CEILING_MIN_GAIN`.
 #[test]
 fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
     use recut_trainer::cycle::{
-        AUTO_DPO_LEAD, AUTO_DPO_MIN_WIN_RATE, PolicyAlgorithm, TrialFigures, auto_choice,
+        AUTO_DPO_CEILING_MIN_GAIN, AUTO_DPO_LEAD, AUTO_DPO_MIN_WIN_RATE, PolicyAlgorithm,
+        TrialFigures, auto_choice,
     };
     let f = |win_rate, score_gain| TrialFigures {
         win_rate,
@@ -778,14 +779,23 @@ fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
         ((0.0, -0.3), (14.5 / 24.0, 0.0), PolicyAlgorithm::Dpo),
         // Both win everything: DPO, though PPO's score gain is larger.
         ((1.0, 4.1), (1.0, 3.4), PolicyAlgorithm::Dpo),
-        // Both at the ceiling, PPO ahead by 1 and 2 comparisons (`energetic` seed 8,
-        // `opening` seed 2): noise, DPO.
+        // Both at the ceiling, PPO ahead by 1 and 3 comparisons (`energetic` seeds 8 and
+        // 36): noise, DPO.
         ((1.0, 1.319), (0.9375, 1.477), PolicyAlgorithm::Dpo),
-        ((1.0, 0.376), (0.875, 0.280), PolicyAlgorithm::Dpo),
+        ((0.8125, 1.826), (1.0, 2.644), PolicyAlgorithm::Dpo),
         // Three comparisons lost, with ties as halves, is still the ceiling.
-        ((1.0, 0.5), (0.78125, 0.2), PolicyAlgorithm::Dpo),
+        ((1.0, 0.5), (0.78125, 0.9), PolicyAlgorithm::Dpo),
+        // At the ceiling with a gain under the bar (`tight` seed 45, `phrase_aware` 36):
+        // DPO barely moved in the judge's eyes, PPO; exactly at the bar, DPO.
+        ((1.0, 0.199), (0.875, 0.134), PolicyAlgorithm::Ppo),
+        ((1.0, 0.661), (0.792, 0.121), PolicyAlgorithm::Ppo),
+        (
+            (1.0, 0.2),
+            (0.875, AUTO_DPO_CEILING_MIN_GAIN),
+            PolicyAlgorithm::Dpo,
+        ),
         // DPO loses 4 of 16 while PPO wins all: a real lead, PPO.
-        ((1.0, 0.5), (1.0 - AUTO_DPO_LEAD, 0.2), PolicyAlgorithm::Ppo),
+        ((1.0, 0.5), (1.0 - AUTO_DPO_LEAD, 2.0), PolicyAlgorithm::Ppo),
         // Only PPO at the ceiling (`energetic` seed 6): PPO.
         ((0.875, 0.4), (0.5, 0.3), PolicyAlgorithm::Ppo),
     ];
