@@ -435,9 +435,11 @@ pub struct CycleArgs {
     /// or auto (default): both fine-tune on all training songs but three, the reward
     /// model judges them against the starting policy on those three, and PPO fine-tunes on
     /// all unless DPO won at least 6 more of the 24 comparisons while beating the starting
-    /// policy (above half), or both lost fewer than 6 (then DPO). Auto costs about two
-    /// more fine-tunings (91–122 s a cycle on 2 cores, against 36 s for PPO and 40 s for
-    /// DPO, 200 ratings). With fewer than 5 training songs auto runs PPO.
+    /// policy in more than 0.6 of them, or both lost fewer than 6 and the reward model
+    /// prefers DPO's edits to the starting policy's by odds of 2 to 1 or more (then DPO).
+    /// Auto costs about two more fine-tunings (88–122 s a cycle on 2 cores, against 36 s
+    /// for PPO and 40 s for DPO, 200 ratings). With fewer than 5 training songs auto runs
+    /// PPO.
     /// How often each algorithm met the held-out target on the corpus is in the README.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
