@@ -281,9 +281,9 @@ pub const AUTO_DPO_CEILING_MIN_GAIN: f64 = std::f64::consts::LN_2;
 /// ceiling, 21 (`energetic`, `opening`) won 3 or 4 held-out songs, but `tight` seed 31
 /// and `smooth` seed 32 won 1, where PPO alone wins 4 and 3. With three selection songs
 /// the ceiling still took DPO on `phrase_aware` seed 36 (PPO 1.000, DPO 0.792), which won
-/// 1 song, as did `tight` seed 45 (PPO 1.000, DPO 0.875). In those four runs DPO's trial
-/// gained little in the judge's eyes (0.12–0.57), where `energetic`'s gained 0.76 or more;
-/// the ceiling now also asks DPO for a gain of [`AUTO_DPO_CEILING_MIN_GAIN`].
+/// 1 song, as did `tight` seed 45 (PPO 1.000, DPO 0.875); in those four runs DPO's trial
+/// gained little in the judge's eyes, so the ceiling now also asks DPO for a gain of
+/// [`AUTO_DPO_CEILING_MIN_GAIN`] (the figures are in its doc).
 ///
 /// A lead counts only when DPO's trial also beats π_ref clearly (a win rate above
 /// [`AUTO_DPO_MIN_WIN_RATE`]): a DPO trial that still loses to the starting policy on the
