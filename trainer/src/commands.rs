@@ -440,7 +440,8 @@ pub struct CycleArgs {
     /// Auto costs about two more fine-tunings (81–122 s a cycle on 2 cores, against 36 s
     /// for PPO and 40 s for DPO, 200 ratings). With fewer than 5 training songs auto runs
     /// PPO.
-    /// How often each algorithm met the held-out target on the corpus is in the README.
+    /// How often each algorithm met the held-out target on the corpus: the README, and
+    /// run by run `trainer/MEASUREMENTS.md`.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
     #[arg(long, default_value_t = 150)]
@@ -482,7 +483,8 @@ pub struct CycleArgs {
     /// of its whole phrases, at least this share of them, at a random start (1 = whole
     /// songs, the default). Asks the policy for what holds across song positions and
     /// lengths rather than where to cut each training song; 0.5 made `--algorithm ppo`
-    /// cycles better on held-out songs and `--algorithm auto` worse (README).
+    /// cycles better on held-out songs and `--algorithm auto` worse
+    /// (`trainer/MEASUREMENTS.md`).
     #[arg(long, default_value_t = CYCLE_PPO_EXCERPT)]
     pub ppo_excerpt: f64,
     /// Share of the fine-tuning the new policy keeps, 0–1: its weights are the reference's

@@ -146,8 +146,8 @@ pub const CYCLE_PPO_EXCERPT: f64 = 1.0;
 /// step got back above the start: PPO alone kept the starting policy (0 held-out songs of
 /// 4), its auto trial lost 15 of 16 comparisons and auto took DPO (1 song). With the
 /// roll-back PPO went back to step 0 at step 5 and reached 1.023 at step 65: PPO alone won
-/// 3 songs, the trial 0.562, auto took PPO and won 3. The README keeps the tally of the
-/// other auto runs rerun with it.
+/// 3 songs, the trial 0.562, auto took PPO and won 3. `trainer/MEASUREMENTS.md` keeps the
+/// tally of the other auto runs rerun with it.
 pub const CYCLE_PPO_ROLLBACK: f64 = 0.25;
 /// Range of decoding temperatures of the reward-labelled pairs.
 pub const LABEL_TEMPERATURES: (f64, f64) = (0.2, 1.0);
@@ -195,9 +195,9 @@ impl PolicyAlgorithm {
 /// third song judged PPO's trial led clearly on both, and in the 25 runs auto chose as
 /// well as the better algorithm in 24 (22 with two). That was measured on the runs it was
 /// chosen after; on the 50 runs of seeds 35–44, run afterwards, auto met the target in 47
-/// with three songs and in 47 with two (see the README), so three stay as no worse. Each
-/// trial then learns from five songs instead of six; one song would leave one verdict to
-/// decide.
+/// with three songs and in 47 with two (`trainer/MEASUREMENTS.md`), so three stay as no
+/// worse. Each trial then learns from five songs instead of six; one song would leave one
+/// verdict to decide.
 pub const AUTO_SELECTION_SONGS: usize = 3;
 
 /// `algorithm = auto` needs at least this many training songs (three judged, two to
@@ -229,8 +229,8 @@ pub struct TrialFigures {
 /// lead of less than a quarter of the comparisons (one to three of 16 with two songs) is
 /// noise; PPO, the cycle's algorithm without a
 /// choice, keeps it then. Where DPO is right (`opening`, seeds 0–4) it led by 0.62–0.75.
-/// Set after seeds 0–4 (see the README); on seeds 5–9 it made the same choices as the
-/// earlier rule (the higher win rate, DPO on a tie). The same band of noise says when
+/// Set after seeds 0–4 (`trainer/MEASUREMENTS.md`); on seeds 5–9 it made the same choices
+/// as the earlier rule (the higher win rate, DPO on a tie). The same band of noise says when
 /// both trials are at the ceiling ([`auto_choice`]).
 pub const AUTO_DPO_LEAD: f64 = 0.25;
 
@@ -242,7 +242,8 @@ pub const AUTO_DPO_LEAD: f64 = 0.25;
 /// 24, half a standard error above ½), auto took DPO and won 2 of the 4 held-out songs,
 /// where PPO alone wins 4. Of the 100 runs with three selection songs whose trials were
 /// kept (seeds 30–49) that is the only one it changes: every other DPO taken on a lead
-/// had a trial of 0.708–1.000.
+/// had a trial of 0.708–1.000. Out of sample (seeds 50–69) it changed one choice:
+/// `opening` 68 (PPO 0.167, DPO 0.542) kept PPO, which won 4 songs; DPO alone wins 3.
 pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.6;
 
 /// Mean score gain over π_ref (reward units: the log-odds of a strength-1 preference)
@@ -260,7 +261,9 @@ pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.6;
 /// Set after those runs. One earlier run goes the other way: `opening` seed 2, two
 /// selection songs and the decoder of 2026-12-05, had DPO at 0.875 with a gain of 0.280,
 /// and DPO was right there (PPO won 2 songs); with the current cycle its trials are not at
-/// the ceiling (PPO 0.646, DPO 0.708).
+/// the ceiling (PPO 0.646, DPO 0.708). Out of sample (seeds 55–69) it changed one
+/// choice: `smooth` 65 (both 0.833, DPO gain 0.139) kept PPO, which won 3 songs; DPO
+/// alone wins 4. Both meet the target.
 pub const AUTO_DPO_CEILING_MIN_GAIN: f64 = std::f64::consts::LN_2;
 
 /// `algorithm = auto`'s rule: DPO when both trials are at the ceiling, each losing fewer
@@ -276,7 +279,7 @@ pub const AUTO_DPO_CEILING_MIN_GAIN: f64 = std::f64::consts::LN_2;
 /// held-out songs; with PPO's larger gain deciding, PPO won 2. The ceiling first asked
 /// for every comparison won; the two runs of 50 that then missed the target had PPO at
 /// 1.000 against DPO at 0.875 (`opening` seed 2) and 0.938 (`energetic` seed 8) and took
-/// PPO, which won 2 of the 4 held-out songs on each (see the README).
+/// PPO, which won 2 of the 4 held-out songs on each (`trainer/MEASUREMENTS.md`).
 /// It is not right for every taste: of 23 runs of seeds 15–34 that took DPO at the
 /// ceiling, 21 (`energetic`, `opening`) won 3 or 4 held-out songs, but `tight` seed 31
 /// and `smooth` seed 32 won 1, where PPO alone wins 4 and 3. With three selection songs
