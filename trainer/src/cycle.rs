@@ -242,7 +242,7 @@ pub const AUTO_DPO_LEAD: f64 = 0.25;
 /// 24, half a standard error above ½), auto took DPO and won 2 of the 4 held-out songs,
 /// where PPO alone wins 4. Of the 100 runs with three selection songs whose trials were
 /// kept (seeds 30–49) that is the only one it changes: every other DPO taken on a lead
-/// had a trial of 0.708–1.000. Out of sample (seeds 50–69) it changed one choice:
+/// had a trial of 0.708–1.000. Out of sample (seeds 50–77) it changed one choice:
 /// `opening` 68 (PPO 0.167, DPO 0.542) kept PPO, which won 4 songs; DPO alone wins 3.
 pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.6;
 
@@ -261,7 +261,7 @@ pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.6;
 /// Set after those runs. One earlier run goes the other way: `opening` seed 2, two
 /// selection songs and the decoder of 2026-12-05, had DPO at 0.875 with a gain of 0.280,
 /// and DPO was right there (PPO won 2 songs); with the current cycle its trials are not at
-/// the ceiling (PPO 0.646, DPO 0.708). Out of sample (seeds 55–69) it changed one
+/// the ceiling (PPO 0.646, DPO 0.708). Out of sample (seeds 55–77) it changed one
 /// choice: `smooth` 65 (both 0.833, DPO gain 0.139) kept PPO, which won 3 songs; DPO
 /// alone wins 4. Both meet the target.
 pub const AUTO_DPO_CEILING_MIN_GAIN: f64 = std::f64::consts::LN_2;
