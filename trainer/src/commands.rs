@@ -437,7 +437,7 @@ pub struct CycleArgs {
     /// all unless DPO won at least 6 more of the 24 comparisons while beating the starting
     /// policy in more than 0.6 of them, or both lost fewer than 6 and the reward model
     /// prefers DPO's edits to the starting policy's by odds of 2 to 1 or more (then DPO).
-    /// Auto costs about two more fine-tunings (81–122 s a cycle on 2 cores, against 36 s
+    /// Auto costs about two more fine-tunings (77–122 s a cycle on 2 cores, against 36 s
     /// for PPO and 40 s for DPO, 200 ratings). With fewer than 5 training songs auto runs
     /// PPO.
     /// How often each algorithm met the held-out target on the corpus: the README, and
