@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use recut_engine::candidates::{BaselinePolicy, Policy};
 use recut_engine::feedback::{CandidateIndex, Mode};
 use recut_trainer::cycle::{
-    CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_EXCERPT, CYCLE_PPO_ROLLBACK,
+    AUTO_FOLDS, CYCLE_FEATURE_SHIFT, CYCLE_POLICY_MIX, CYCLE_PPO_EXCERPT, CYCLE_PPO_ROLLBACK,
     CYCLE_PPO_ROLLOUTS, CYCLE_PPO_STEPS, CYCLE_REWARD_FOLDS, CYCLE_REWARD_LASSO,
     CYCLE_REWARD_WEIGHT_DECAY, CYCLE_TEMPERATURES, CycleConfig, PolicyAlgorithm, RatingsSource,
     run_cycle,
@@ -444,6 +444,11 @@ pub struct CycleArgs {
     /// run by run `trainer/MEASUREMENTS.md`.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
+    /// With --algorithm auto: how many disjoint sets of three training songs judge the
+    /// trials, each with its own PPO and DPO trial; the verdict pools them. Each fold
+    /// adds two fine-tunings.
+    #[arg(long, default_value_t = AUTO_FOLDS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=8))]
+    pub auto_folds: usize,
     #[arg(long, default_value_t = 150)]
     pub dpo_steps: usize,
     #[arg(long, default_value_t = 0.1)]
@@ -580,6 +585,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
             CycleAlgorithm::Ppo => PolicyAlgorithm::Ppo,
             CycleAlgorithm::Auto => PolicyAlgorithm::Auto,
         },
+        auto_folds: a.auto_folds,
         dpo: DpoConfig {
             loss: DpoLoss::Sigmoid,
             beta: a.beta,

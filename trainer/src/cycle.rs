@@ -200,6 +200,13 @@ impl PolicyAlgorithm {
 /// verdict to decide.
 pub const AUTO_SELECTION_SONGS: usize = 3;
 
+/// `algorithm = auto`: how many disjoint sets of [`AUTO_SELECTION_SONGS`] training songs
+/// the trials are judged on, each with its own pair of trial fine-tunings (capped so that
+/// every fold still trains on two songs or more). The verdict pools every fold's
+/// comparisons, so a second fold halves the variance of the trial win rates that
+/// [`auto_choice`] compares, at the price of two more fine-tunings.
+pub const AUTO_FOLDS: usize = 1;
+
 /// `algorithm = auto` needs at least this many training songs (three judged, two to
 /// train on); with fewer it runs PPO and says so.
 pub const AUTO_MIN_SONGS: usize = AUTO_SELECTION_SONGS + 2;
@@ -310,19 +317,32 @@ pub fn auto_choice(ppo: &TrialFigures, dpo: &TrialFigures) -> PolicyAlgorithm {
     }
 }
 
+/// One fold of `algorithm = auto`'s trials (`cycle.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialFold {
+    /// Training songs held out of this fold's trial fine-tunings and judged.
+    pub selection_songs: Vec<String>,
+    /// Songs this fold's trial fine-tunings trained on.
+    pub trial_songs: Vec<String>,
+    /// How each trial policy did against π_ref on this fold's selection songs.
+    pub ppo: TrialFigures,
+    pub dpo: TrialFigures,
+}
+
 /// How `algorithm = auto` chose (`cycle.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlgorithmChoice {
-    /// Training songs held out of the trial fine-tunings and judged.
+    /// Training songs held out of the trial fine-tunings and judged, over every fold.
     pub selection_songs: Vec<String>,
-    /// Songs the trial fine-tunings trained on.
-    pub trial_songs: Vec<String>,
     /// Who judged: the cycle's reward model (never the rater: with people rating there
     /// is nobody else to ask).
     pub judge: String,
-    /// How each trial policy did against π_ref on the selection songs.
+    /// How each trial policy did against π_ref on the selection songs: the folds' mean,
+    /// every comparison counting once.
     pub ppo: TrialFigures,
     pub dpo: TrialFigures,
+    /// Each fold's songs and trials.
+    pub folds: Vec<TrialFold>,
     /// By [`auto_choice`].
     pub chosen: PolicyAlgorithm,
     pub seconds: f64,
@@ -362,6 +382,8 @@ pub struct CycleConfig {
     /// the reward model: a diagnostic that needs simulated ratings.
     pub oracle_reward: bool,
     pub algorithm: PolicyAlgorithm,
+    /// `algorithm = auto`: folds of trials ([`AUTO_FOLDS`]).
+    pub auto_folds: usize,
     pub dpo: DpoConfig,
     /// Longest window of beats a DPO pair is cropped to.
     pub window: usize,
@@ -952,9 +974,102 @@ fn choose_algorithm(
     let t = Instant::now();
     let mut order: Vec<usize> = (0..train.len()).collect();
     Rng::new(cfg.seed.wrapping_add(AUTO_SPLIT_SALT)).shuffle(&mut order);
-    let (held, kept) = order.split_at(AUTO_SELECTION_SONGS);
-    let mut kept = kept.to_vec();
-    kept.sort_unstable();
+    let judge = reward_judge(tuning.reward, tuning.reward_version);
+    let mut folds = Vec::new();
+    for (fold, split) in auto_fold_splits(&order, cfg.auto_folds).iter().enumerate() {
+        folds.push(trial_fold(tuning, train, split, fold, &judge, dir)?);
+    }
+    let pooled = |f: fn(&TrialFold) -> TrialFigures| {
+        let n = folds.len() as f64;
+        TrialFigures {
+            win_rate: folds.iter().map(|x| f(x).win_rate).sum::<f64>() / n,
+            score_gain: folds.iter().map(|x| f(x).score_gain).sum::<f64>() / n,
+        }
+    };
+    let ppo = pooled(|x| x.ppo);
+    let dpo = pooled(|x| x.dpo);
+    let chosen = auto_choice(&ppo, &dpo);
+    if folds.len() > 1 {
+        say(
+            cfg.progress,
+            format!(
+                "auto: over {} folds ppo {:.3} (score gain {:.3}), dpo {:.3} ({:.3})",
+                folds.len(),
+                ppo.win_rate,
+                ppo.score_gain,
+                dpo.win_rate,
+                dpo.score_gain
+            ),
+        );
+    }
+    say(
+        cfg.progress,
+        format!("auto: fine-tuning with {}", chosen.name()),
+    );
+    let choice = AlgorithmChoice {
+        selection_songs: folds
+            .iter()
+            .flat_map(|f| f.selection_songs.iter().cloned())
+            .collect(),
+        judge: judge.name(),
+        ppo,
+        dpo,
+        folds,
+        chosen,
+        seconds: t.elapsed().as_secs_f64(),
+    };
+    Ok((chosen, Some(choice)))
+}
+
+/// Training songs (indices) a fold of `algorithm = auto` judges on and trains on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldSplit {
+    /// Judged: [`AUTO_SELECTION_SONGS`] of them, in draw order.
+    pub held: Vec<usize>,
+    /// Trained on: every other training song, ascending.
+    pub kept: Vec<usize>,
+}
+
+/// The folds of `algorithm = auto` over training songs in the drawn `order`: fold k holds
+/// out the k-th run of [`AUTO_SELECTION_SONGS`] songs, so fold 0 is the single fold's split
+/// and no song is judged twice. `folds` is capped so that every fold still trains on two
+/// songs or more (and raised to 1); fewer than [`AUTO_MIN_SONGS`] songs give no fold.
+pub fn auto_fold_splits(order: &[usize], folds: usize) -> Vec<FoldSplit> {
+    if order.len() < AUTO_MIN_SONGS {
+        return Vec::new();
+    }
+    let n = folds.clamp(1, (order.len() - 2) / AUTO_SELECTION_SONGS);
+    order
+        .chunks(AUTO_SELECTION_SONGS)
+        .take(n)
+        .map(|held| {
+            let mut kept: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|i| !held.contains(i))
+                .collect();
+            kept.sort_unstable();
+            FoldSplit {
+                held: held.to_vec(),
+                kept,
+            }
+        })
+        .collect()
+}
+
+/// One fold of `algorithm = auto`'s trials: PPO and DPO fine-tune on the `split`'s kept
+/// training songs, and `judge` scores each against π_ref on its held ones. Fold 0 writes its PPO checkpoints to `dir/ppo`, as a
+/// single fold always did; fold k > 0 to `dir/fold<k>/ppo`.
+fn trial_fold(
+    tuning: &Tuning,
+    train: &[Song],
+    split: &FoldSplit,
+    fold: usize,
+    judge: &Judge,
+    dir: &Path,
+) -> Result<TrialFold> {
+    let cfg = tuning.cfg;
+    let FoldSplit { held, kept } = split;
     let trial: Vec<Song> = kept.iter().map(|&i| train[i].clone()).collect();
     let selection: Vec<EvalSong> = held
         .iter()
@@ -964,7 +1079,11 @@ fn choose_algorithm(
             path: None,
         })
         .collect();
-    let judge = reward_judge(tuning.reward, tuning.reward_version);
+    let dir = if fold == 0 {
+        dir.to_owned()
+    } else {
+        dir.join(format!("fold{fold}"))
+    };
     let opts = EvalOptions {
         headroom_plans: 0,
         ..cfg.eval.clone()
@@ -972,7 +1091,7 @@ fn choose_algorithm(
     say(
         cfg.progress,
         format!(
-            "auto: trial ppo and dpo on {} songs, judged on {}",
+            "auto: fold {fold}: trial ppo and dpo on {} songs, judged on {}",
             trial.len(),
             selection
                 .iter()
@@ -991,7 +1110,7 @@ fn choose_algorithm(
             tuning.reference,
             &trial_policy,
             &selection,
-            Some(&judge),
+            Some(judge),
             &opts,
             None,
             false,
@@ -1009,8 +1128,8 @@ fn choose_algorithm(
         say(
             cfg.progress,
             format!(
-                "auto: trial {} against the reference on the selection songs: win rate \
-                 {:.3} (by song {}), score gain {:.3}",
+                "auto: fold {fold}: trial {} against the reference on the selection songs: \
+                 win rate {:.3} (by song {}), score gain {:.3}",
                 algorithm.name(),
                 figures.win_rate,
                 per_song.join(" "),
@@ -1021,21 +1140,12 @@ fn choose_algorithm(
     };
     let ppo = trial_figures(PolicyAlgorithm::Ppo)?;
     let dpo = trial_figures(PolicyAlgorithm::Dpo)?;
-    let chosen = auto_choice(&ppo, &dpo);
-    say(
-        cfg.progress,
-        format!("auto: fine-tuning with {}", chosen.name()),
-    );
-    let choice = AlgorithmChoice {
+    Ok(TrialFold {
         selection_songs: selection.into_iter().map(|s| s.id).collect(),
         trial_songs: trial.into_iter().map(|s| s.id).collect(),
-        judge: judge.name(),
         ppo,
         dpo,
-        chosen,
-        seconds: t.elapsed().as_secs_f64(),
-    };
-    Ok((chosen, Some(choice)))
+    })
 }
 
 /// A judge that scores an edit with `reward`, named by its `version` (for human ratings,

@@ -681,7 +681,14 @@ fn an_auto_cycle_chooses_on_songs_its_trials_did_not_train_on() {
         n
     };
     let selection = names(&choice["selection_songs"]);
-    let trial = names(&choice["trial_songs"]);
+    // Five training songs leave room for one fold of three, whatever the default.
+    assert_eq!(
+        choice["folds"].as_array().map(Vec::len),
+        Some(1),
+        "{choice}"
+    );
+    assert_eq!(names(&choice["folds"][0]["selection_songs"]), selection);
+    let trial = names(&choice["folds"][0]["trial_songs"]);
     assert_eq!(selection.len(), recut_trainer::cycle::AUTO_SELECTION_SONGS);
     assert_eq!(trial.len(), 2, "{choice}");
     assert!(selection.iter().all(|s| !trial.contains(s)), "{choice}");
@@ -806,4 +813,29 @@ fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
             "ppo {pw} / {pg}, dpo {dw} / {dg}"
         );
     }
+}
+
+/// `--auto-folds`: each fold judges its own three training songs, no song twice, and
+/// trains on all the others; the first fold is the single fold's split, and the count is
+/// capped where a fold would train on fewer than two songs.
+#[test]
+fn auto_folds_judge_disjoint_songs_and_train_on_the_rest() {
+    use recut_trainer::cycle::{AUTO_MIN_SONGS, AUTO_SELECTION_SONGS, auto_fold_splits};
+    let order = [5, 2, 7, 0, 3, 6, 1, 4];
+    let two = auto_fold_splits(&order, 2);
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[0].held, [5, 2, 7]);
+    assert_eq!(two[0].kept, [0, 1, 3, 4, 6]);
+    assert_eq!(two[1].held, [0, 3, 6]);
+    assert_eq!(two[1].kept, [1, 2, 4, 5, 7]);
+    assert_eq!(auto_fold_splits(&order, 1), two[..1]);
+    assert_eq!(auto_fold_splits(&order, 0), two[..1]);
+    // Eight songs leave room for two folds of three that each train on two or more.
+    assert_eq!(auto_fold_splits(&order, 8), two);
+    for split in &two {
+        assert_eq!(split.held.len(), AUTO_SELECTION_SONGS);
+        assert_eq!(split.held.len() + split.kept.len(), order.len());
+    }
+    assert_eq!(auto_fold_splits(&order[..AUTO_MIN_SONGS], 3).len(), 1);
+    assert!(auto_fold_splits(&order[..AUTO_MIN_SONGS - 1], 1).is_empty());
 }
