@@ -433,20 +433,22 @@ pub struct CycleArgs {
     pub oracle_reward: bool,
     /// Policy step: PPO against the reward model, DPO on rated + reward-labelled pairs,
     /// or auto (default): both fine-tune on all training songs but three, the reward
-    /// model judges them against the starting policy on those three, and PPO fine-tunes on
-    /// all unless DPO won at least 6 more of the 24 comparisons while beating the starting
-    /// policy in more than 0.6 of them, or both lost fewer than 6 and the reward model
-    /// prefers DPO's edits to the starting policy's by odds of 2 to 1 or more (then DPO).
-    /// Auto costs about two more fine-tunings (77–122 s a cycle on 2 cores, against 36 s
-    /// for PPO and 40 s for DPO, 200 ratings). With fewer than 5 training songs auto runs
-    /// PPO.
+    /// model judges them against the starting policy on those three, once for each of
+    /// --auto-folds sets of three, and PPO fine-tunes on all unless DPO won at least a
+    /// quarter more of the comparisons (12 of 48 with two folds) while beating the starting
+    /// policy in more than 0.6 of them, or both lost fewer than a quarter and the reward
+    /// model prefers DPO's edits to the starting policy's by odds of 2 to 1 or more (then
+    /// DPO). Auto costs two more fine-tunings a fold (167–205 s a cycle on 2 cores with two
+    /// folds, 77–122 s with one, against 36 s for PPO and 40 s for DPO, 200 ratings). With
+    /// fewer than 5 training songs auto runs PPO.
     /// How often each algorithm met the held-out target on the corpus: the README, and
     /// run by run `trainer/MEASUREMENTS.md`.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
     pub algorithm: CycleAlgorithm,
     /// With --algorithm auto: how many disjoint sets of three training songs judge the
-    /// trials, each with its own PPO and DPO trial; the verdict pools them. Each fold
-    /// adds two fine-tunings.
+    /// trials, each with its own PPO and DPO trial; the verdict pools them, so more folds
+    /// make it less noisy. Each fold adds two fine-tunings; capped where a fold would
+    /// train on fewer than two songs (two folds for eight training songs).
     #[arg(long, default_value_t = AUTO_FOLDS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=8))]
     pub auto_folds: usize,
     #[arg(long, default_value_t = 150)]
