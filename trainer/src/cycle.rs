@@ -212,8 +212,10 @@ pub const AUTO_SELECTION_SONGS: usize = 3;
 /// DPO on `phrase_aware` 73 (0.625 against 0.042; DPO won 0 songs, PPO alone wins 3).
 /// With two folds auto chose the better algorithm on all three, and kept its choice on
 /// the known right ones (`opening` 68, `smooth` 65); `opening` 54, 70 and 75 still keep
-/// PPO on a pooled lead of 0.11–0.20 (set after those runs, in sample). On the fresh
-/// seeds 78–81 the two folds chose as one fold would have in every run
+/// PPO on a pooled lead of 0.11–0.20. Those eight runs were picked because both
+/// algorithms' outcomes were known, so that is in sample. On the fresh seeds 78–81 (20
+/// runs, all at the target) two folds chose as one would have in 19; on `opening` 81 they
+/// took DPO at the ceiling, which won 4 songs, where one fold keeps PPO, which wins 4 too
 /// (`trainer/MEASUREMENTS.md`). The bars of [`auto_choice`] were left as they were.
 pub const AUTO_FOLDS: usize = 2;
 
