@@ -1074,8 +1074,9 @@ pub fn auto_fold_splits(order: &[usize], folds: usize) -> Vec<FoldSplit> {
 }
 
 /// One fold of `algorithm = auto`'s trials: PPO and DPO fine-tune on the `split`'s kept
-/// training songs, and `judge` scores each against π_ref on its held ones. Fold 0 writes its PPO checkpoints to `dir/ppo`, as a
-/// single fold always did; fold k > 0 to `dir/fold<k>/ppo`.
+/// training songs, and `judge` scores each against π_ref on its held ones. Fold 0 writes
+/// its PPO checkpoints to `dir/ppo`, as a single fold always did; fold k > 0 to
+/// `dir/fold<k>/ppo`.
 fn trial_fold(
     tuning: &Tuning,
     train: &[Song],
