@@ -206,7 +206,8 @@ pub const AUTO_SELECTION_SONGS: usize = 3;
 /// songs judge six of them). The verdict pools every fold's comparisons (48 with two), so
 /// a second fold halves the variance of the trial win rates that [`auto_choice`]
 /// compares, at the price of two more fine-tunings (a cycle of 200 ratings took 167–205 s
-/// with two folds on 2 cores, against 77–122 s with one).
+/// with two folds on a 2-core AMD EPYC, where one fold took 104 and 129 s on two of the
+/// same runs, 180 and 197 s with two).
 /// With one fold the judge missed `opening`'s DPO lead on seeds 65 and 76 (DPO led by 3
 /// and 4.5 of 24, PPO kept won 1 and 2 held-out songs, DPO alone wins 3 and 4) and took
 /// DPO on `phrase_aware` 73 (0.625 against 0.042; DPO won 0 songs, PPO alone wins 3).
