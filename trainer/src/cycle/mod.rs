@@ -1,8 +1,8 @@
 //! One whole feedback cycle (`recut-trainer cycle`): candidates → ratings → reward model
 //! → policy → evaluation, with every model's version and lineage kept.
 //!
-//! 1. Songs: the audio files of a folder (or one file), sorted by name; the last `held_out` are kept
-//!    out of everything but the evaluation.
+//! 1. Songs: the audio files of a folder (or one file), sorted by name; the last
+//!    `held_out` are kept out of everything but the evaluation.
 //! 2. Reference policy π_ref: a checkpoint (`from`, e.g. the previous cycle's
 //!    `policy.safetensors`), or behaviour cloning of the baseline on the training songs.
 //! 3. Candidates: π_ref's edits of every training song, one per temperature, rendered,
@@ -11,9 +11,10 @@
 //!    over the songs), written to the feedback store `feedback/` and exported to
 //!    `preferences.json`; or a file / store of human ratings, read through the manifest.
 //! 5. Reward model: Bradley–Terry on the rated pairs (validation split by song).
-//! 6. Policy (`algorithm = dpo`; `recut-trainer cycle` defaults to auto, below): DPO from π_ref on the decided rated pairs plus `reward_pairs` pairs of π_ref's
-//!    own edits of the training songs labelled by the reward model (the pair's edit with
-//!    the higher score is chosen, pairs closer than `reward_margin` are dropped). The
+//! 6. Policy (`algorithm = dpo`; `recut-trainer cycle` defaults to auto, below): DPO from
+//!    π_ref on the decided rated pairs plus `reward_pairs` pairs of π_ref's own edits of
+//!    the training songs labelled by the reward model (the pair's edit with the higher
+//!    score is chosen, pairs closer than `reward_margin` are dropped). The
 //!    labelled pairs carry what the reward model learned to edits the raters never heard,
 //!    which is where 200 ratings go further than DPO on them alone. With
 //!    `algorithm = ppo`: PPO from π_ref ([`crate::ppo::train_ppo`]) against the new reward
@@ -22,7 +23,7 @@
 //!    the best sends PPO back to that step at half the learning rate. With
 //!    `algorithm = auto` both run first on the training songs but
 //!    [`AUTO_SELECTION_SONGS`], the reward model judges each against π_ref on
-//!    those songs, and the better one fine-tunes on all (`choose_algorithm`). With
+//!    those songs, and the better one fine-tunes on all (the `auto` module). With
 //!    `oracle_reward` (a diagnostic) PPO trains against the simulated rater's own utility
 //!    instead of the reward model, which tells a reward model's errors from a policy
 //!    that does not carry what it learned over to unseen songs.
@@ -31,11 +32,23 @@
 //!    when the ratings came from people. With no song held out (a one-song demo) the
 //!    training songs are evaluated instead, and the report says so.
 //!
+//! Fine-tuning itself (DPO's pairs, PPO's reward) is in the `tuning` module, used by step 6 and by
+//! auto's trials alike.
+//!
 //! Output: `<models_dir>/cycles/<cycle id>/` holds the checkpoints, `policy.onnx`,
 //! `reward.onnx`, candidates, feedback, `preferences.json`, `training_history.json`,
 //! `test_results.json`, `policy_test_output/` (old/new WAVs) and `cycle.json`;
 //! `<models_dir>/lineage.json` lists every model a cycle made with its parent, data and
 //! figures.
+
+mod auto;
+mod tuning;
+
+pub use auto::{
+    AUTO_DPO_CEILING_MIN_GAIN, AUTO_DPO_LEAD, AUTO_DPO_MIN_WIN_RATE, AUTO_FOLDS, AUTO_MIN_SONGS,
+    AUTO_SELECTION_SONGS, AlgorithmChoice, FoldSplit, TrialFigures, TrialFold, auto_choice,
+    auto_fold_splits,
+};
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -43,14 +56,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use recut_engine::candidates::{CandidateOptions, Manifest, Target, process_song};
-use recut_engine::edit::{Constraints, decode};
 use recut_engine::feedback::{
     CandidateIndex, EditRef, Mode, Preference as FbPreference, Rating, Side, Store,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::data::{PreferencePair, SongLibrary, pairs_from_ratings};
-use crate::dpo::{DpoConfig, DpoPair, clone_policy, train_dpo};
+use crate::dpo::DpoConfig;
 use crate::error::{Result, TrainError};
 use crate::evaluate::{
     EvalOptions, EvalSong, Judge, NetPolicy, RESULTS_FILE, TestResults, evaluate_policies,
@@ -58,11 +70,14 @@ use crate::evaluate::{
 use crate::export::{ExportInfo, write_policy, write_reward};
 use crate::json::write_json;
 use crate::model::{PolicyConfig, PolicyNet, RewardConfig, RewardModel};
-use crate::ppo::{PpoConfig, RewardMix, RewardSource, train_ppo};
+use crate::ppo::PpoConfig;
 use crate::raters::Rater;
 use crate::rng::Rng;
-use crate::train_policy::{BcConfig, Song, baseline_demos, crop, policy_logits, train_bc};
+use crate::train_policy::{BcConfig, Song, baseline_demos, train_bc};
 use crate::train_reward::{TrainConfig, score_pairs, train_reward, train_reward_ensemble};
+
+use auto::choose_algorithm;
+use tuning::{FineTuned, Tuning, oracle_rater};
 
 /// Candidate temperatures of a cycle: 16 candidates per song, 120 distinct pairs, so 200
 /// ratings over 8 songs are of distinct edits. Up to 1.6 so that the candidates differ in
@@ -186,181 +201,6 @@ impl PolicyAlgorithm {
             PolicyAlgorithm::Auto => "auto",
         }
     }
-}
-
-/// `algorithm = auto`: training songs held out of the trial fine-tunings and judged.
-/// Three of the corpus's eight training songs. With two, a trial at the ceiling on both
-/// said too little: on seeds 30–34 `tight` seed 31 and `smooth` seed 32 had both trials
-/// at the ceiling, took DPO and won 1 held-out song each, where PPO wins 4 and 3; with a
-/// third song judged PPO's trial led clearly on both, and in the 25 runs auto chose as
-/// well as the better algorithm in 24 (22 with two). That was measured on the runs it was
-/// chosen after; on the 50 runs of seeds 35–44, run afterwards, auto met the target in 47
-/// with three songs and in 47 with two (`trainer/MEASUREMENTS.md`), so three stay as no
-/// worse. Each trial then learns from five songs instead of six; one song would leave one
-/// verdict to decide.
-pub const AUTO_SELECTION_SONGS: usize = 3;
-
-/// `algorithm = auto`: how many disjoint sets of [`AUTO_SELECTION_SONGS`] training songs
-/// the trials are judged on, each with its own pair of trial fine-tunings (capped so that
-/// every fold still trains on two songs or more: two folds of the corpus's eight training
-/// songs judge six of them). The verdict pools every fold's comparisons (48 with two), so
-/// a second fold halves the variance of the trial win rates that [`auto_choice`]
-/// compares, at the price of two more fine-tunings (a cycle of 200 ratings took 167–205 s
-/// with two folds on a 2-core AMD EPYC, where one fold took 104 and 129 s on two of the
-/// same runs, 180 and 197 s with two).
-/// With one fold the judge missed `opening`'s DPO lead on seeds 65 and 76 (DPO led by 3
-/// and 4.5 of 24, PPO kept won 1 and 2 held-out songs, DPO alone wins 3 and 4) and took
-/// DPO on `phrase_aware` 73 (0.625 against 0.042; DPO won 0 songs, PPO alone wins 3).
-/// With two folds auto chose the better algorithm on all three, and kept its choice on
-/// the known right ones (`opening` 68, `smooth` 65); `opening` 54, 70 and 75 still keep
-/// PPO on a pooled lead of 0.11–0.20. Those eight runs were picked because both
-/// algorithms' outcomes were known, so that is in sample. On the fresh seeds 78–81 (20
-/// runs, all at the target) two folds chose as one would have in 19; on `opening` 81 they
-/// took DPO at the ceiling, which won 4 songs, where one fold keeps PPO, which wins 4 too
-/// (`trainer/MEASUREMENTS.md`). The bars of [`auto_choice`] were left as they were.
-pub const AUTO_FOLDS: usize = 2;
-
-/// `algorithm = auto` needs at least this many training songs (three judged, two to
-/// train on); with fewer it runs PPO and says so.
-pub const AUTO_MIN_SONGS: usize = AUTO_SELECTION_SONGS + 2;
-
-/// Salt of the seed that picks the selection songs, so that they do not follow the
-/// draws of any other step.
-const AUTO_SPLIT_SALT: u64 = 0xA170;
-
-/// Salt of the seed of DPO's pair cropping and labelling.
-const DPO_PAIRS_SALT: u64 = 0xD90;
-
-/// A trial policy against π_ref on the selection songs, judged by the reward model.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TrialFigures {
-    /// Over every comparison, ties ½.
-    pub win_rate: f64,
-    /// Mean reward score of the trial policy's edits minus π_ref's (reward units). Never
-    /// compared between the trials (PPO maximises the judge, so its gain is inflated);
-    /// DPO's decides at the ceiling alone ([`AUTO_DPO_CEILING_MIN_GAIN`]).
-    pub score_gain: f64,
-}
-
-/// How far DPO's trial win rate must lead PPO's on the selection songs before `auto`
-/// leaves PPO (a fraction of the comparisons: 6 of the 24 that 3 songs × 8 plans make,
-/// 12 of 48 with [`AUTO_FOLDS`] = 2; it was set as 4 of 16 when two songs were judged).
-/// A trial is judged on only a few songs by a reward model learned from 200 ratings, so a
-/// lead of less than a quarter of the comparisons (one to three of 16 with two songs) is
-/// noise; PPO, the cycle's algorithm without a
-/// choice, keeps it then. Where DPO is right (`opening`, seeds 0–4) it led by 0.62–0.75.
-/// Set after seeds 0–4 (`trainer/MEASUREMENTS.md`); on seeds 5–9 it made the same choices
-/// as the earlier rule (the higher win rate, DPO on a tie). The same band of noise says when
-/// both trials are at the ceiling ([`auto_choice`]).
-pub const AUTO_DPO_LEAD: f64 = 0.25;
-
-/// Win rate over π_ref that DPO's trial must pass on the selection songs before its lead
-/// over PPO's counts ([`auto_choice`]): DPO must beat the starting policy there by more
-/// than one standard error of a win rate over the 24 comparisons of one fold (½ + ½/√24 ≈
-/// 0.60), which a policy no better than π_ref passes by chance about one time in six (with
-/// two folds' 48 it is 1.4 standard errors; the bar was not lowered to 0.57 with them).
-/// It was ½ (a plain win) until `smooth` seed 48: trials PPO 0.250, DPO 0.562 (13.5 of
-/// 24, half a standard error above ½), auto took DPO and won 2 of the 4 held-out songs,
-/// where PPO alone wins 4. Of the 100 runs with three selection songs whose trials were
-/// kept (seeds 30–49) that is the only one it changes: every other DPO taken on a lead
-/// had a trial of 0.708–1.000. Out of sample (seeds 50–77) it changed one choice:
-/// `opening` 68 (PPO 0.167, DPO 0.542) kept PPO, which won 4 songs; DPO alone wins 3.
-pub const AUTO_DPO_MIN_WIN_RATE: f64 = 0.6;
-
-/// Mean score gain over π_ref (reward units: the log-odds of a strength-1 preference)
-/// that DPO's trial must reach for the ceiling to take DPO ([`auto_choice`]): ln 2, so
-/// that the judge prefers DPO's average edit to π_ref's by odds of at least 2 to 1. At the
-/// ceiling the win rate no longer says how much better the edits are, only that they are
-/// not worse, and a DPO trial that moved its edits a little in the judge's favour wins
-/// every comparison as surely as one that learned the taste.
-/// Of the 46 runs whose trials were kept (seeds 15–54) where both trials were at the
-/// ceiling, the 37 `energetic` ones had a DPO gain of 0.76–5.94 (1.64 or more with three
-/// selection songs) and DPO won 3 or 4 held-out songs; the 4 that took DPO and won 1 song
-/// had 0.12–0.57 (`tight` 31 and 45, `smooth` 32, `phrase_aware` 36; PPO alone wins 3 or
-/// 4). `opening` at the ceiling had 0.40 and 0.49 (seeds 47 and 35, PPO alone wins 4 on
-/// both, DPO 4 and 3) and 1.29–1.78 (seeds 30, 31 and 40, both win 4).
-/// Set after those runs. One earlier run goes the other way: `opening` seed 2, two
-/// selection songs and the decoder of 2026-12-05, had DPO at 0.875 with a gain of 0.280,
-/// and DPO was right there (PPO won 2 songs); with the current cycle its trials are not at
-/// the ceiling (PPO 0.646, DPO 0.708). Out of sample (seeds 55–77) it changed one
-/// choice: `smooth` 65 (both 0.833, DPO gain 0.139) kept PPO, which won 3 songs; DPO
-/// alone wins 4. Both meet the target.
-pub const AUTO_DPO_CEILING_MIN_GAIN: f64 = std::f64::consts::LN_2;
-
-/// `algorithm = auto`'s rule: DPO when both trials are at the ceiling, each losing fewer
-/// than [`AUTO_DPO_LEAD`] of its comparisons against π_ref on the selection songs, with
-/// DPO's score gain at least [`AUTO_DPO_CEILING_MIN_GAIN`], or when
-/// DPO's win rate leads PPO's by at least [`AUTO_DPO_LEAD`] and is above
-/// [`AUTO_DPO_MIN_WIN_RATE`]; PPO otherwise. At the ceiling the judge cannot tell the two
-/// apart (PPO's lead there is under a quarter of the comparisons, noise by the lead's
-/// own measure), and what it says is tilted towards PPO: PPO maximises
-/// the very reward model that judges, so its win rate and score gain are inflated on any
-/// song, while DPO only learns from pairs. On the corpus the ceiling came from
-/// `energetic`, where both won everything on 7 of 10 seeds, DPO was taken and won all 4
-/// held-out songs; with PPO's larger gain deciding, PPO won 2. The ceiling first asked
-/// for every comparison won; the two runs of 50 that then missed the target had PPO at
-/// 1.000 against DPO at 0.875 (`opening` seed 2) and 0.938 (`energetic` seed 8) and took
-/// PPO, which won 2 of the 4 held-out songs on each (`trainer/MEASUREMENTS.md`).
-/// It is not right for every taste: of 23 runs of seeds 15–34 that took DPO at the
-/// ceiling, 21 (`energetic`, `opening`) won 3 or 4 held-out songs, but `tight` seed 31
-/// and `smooth` seed 32 won 1, where PPO alone wins 4 and 3. With three selection songs
-/// the ceiling still took DPO on `phrase_aware` seed 36 (PPO 1.000, DPO 0.792), which won
-/// 1 song, as did `tight` seed 45 (PPO 1.000, DPO 0.875); in those four runs DPO's trial
-/// gained little in the judge's eyes, so the ceiling now also asks DPO for a gain of
-/// [`AUTO_DPO_CEILING_MIN_GAIN`] (the figures are in its doc).
-///
-/// A lead counts only when DPO's trial also beats π_ref clearly (a win rate above
-/// [`AUTO_DPO_MIN_WIN_RATE`]): a DPO trial that still loses to the starting policy on the
-/// selection songs is no evidence that DPO learned the taste, only that PPO's trial lost
-/// more, and PPO stays, as it does without a choice. `tight` seed 21 (trial PPO 0.062,
-/// DPO 0.375) took DPO under the lead alone and won 1 of the 4 held-out songs, where PPO
-/// wins 4; in the 49 other auto runs of seeds 15–24 the rule changes nothing (each DPO
-/// taken on a lead had a trial of 0.625–1.000). The trial figures of seeds 0–14 were not
-/// kept, so it is checked on those 50 runs only. The bar was later raised from ½ to one
-/// standard error above it (`smooth` seed 48, see [`AUTO_DPO_MIN_WIN_RATE`]).
-pub fn auto_choice(ppo: &TrialFigures, dpo: &TrialFigures) -> PolicyAlgorithm {
-    let at_ceiling = |t: &TrialFigures| t.win_rate > 1.0 - AUTO_DPO_LEAD;
-    let dpo_leads =
-        dpo.win_rate >= ppo.win_rate + AUTO_DPO_LEAD && dpo.win_rate > AUTO_DPO_MIN_WIN_RATE;
-    let ceiling_for_dpo =
-        at_ceiling(ppo) && at_ceiling(dpo) && dpo.score_gain >= AUTO_DPO_CEILING_MIN_GAIN;
-    if ceiling_for_dpo || dpo_leads {
-        PolicyAlgorithm::Dpo
-    } else {
-        PolicyAlgorithm::Ppo
-    }
-}
-
-/// One fold of `algorithm = auto`'s trials (`cycle.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrialFold {
-    /// Training songs held out of this fold's trial fine-tunings and judged.
-    pub selection_songs: Vec<String>,
-    /// Songs this fold's trial fine-tunings trained on.
-    pub trial_songs: Vec<String>,
-    /// How each trial policy did against π_ref on this fold's selection songs.
-    pub ppo: TrialFigures,
-    pub dpo: TrialFigures,
-}
-
-/// How `algorithm = auto` chose (`cycle.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlgorithmChoice {
-    /// Training songs held out of the trial fine-tunings and judged, over every fold.
-    pub selection_songs: Vec<String>,
-    /// Who judged: the cycle's reward model (never the rater: with people rating there
-    /// is nobody else to ask).
-    pub judge: String,
-    /// How each trial policy did against π_ref on the selection songs: the folds' mean,
-    /// every comparison counting once.
-    pub ppo: TrialFigures,
-    pub dpo: TrialFigures,
-    /// Each fold's songs and trials (empty in reports from before folds).
-    #[serde(default)]
-    pub folds: Vec<TrialFold>,
-    /// By [`auto_choice`].
-    pub chosen: PolicyAlgorithm,
-    pub seconds: f64,
 }
 
 /// Everything a cycle needs.
@@ -686,486 +526,6 @@ fn simulate_ratings(
     Ok((ratings, Rater::ceiling(&answers)))
 }
 
-/// DPO pairs from the decided rated pairs (cropped once to `window` beats).
-fn rated_dpo_pairs(
-    pairs: &[PreferencePair],
-    index_of: &HashMap<String, usize>,
-    window: usize,
-    rng: &mut Rng,
-) -> Vec<DpoPair> {
-    use crate::data::Preference;
-    pairs
-        .iter()
-        .filter_map(|p| {
-            let song = *index_of.get(&p.song_id)?;
-            let (w, l) = match p.preference {
-                Preference::A => (&p.actions_a, &p.actions_b),
-                Preference::B => (&p.actions_b, &p.actions_a),
-                Preference::Tie => return None,
-            };
-            let range = crop(w.len(), window, rng);
-            Some(DpoPair {
-                song,
-                chosen: w[range.clone()].to_vec(),
-                rejected: l[range.clone()].to_vec(),
-                range,
-            })
-        })
-        .collect()
-}
-
-/// `n` pairs of π_ref's edits of the training songs labelled by `reward` (see the module
-/// doc).
-fn labelled_dpo_pairs(
-    reference: &PolicyNet,
-    reward: &RewardModel,
-    songs: &[Song],
-    cfg: &CycleConfig,
-    rng: &mut Rng,
-) -> Vec<DpoPair> {
-    if cfg.reward_pairs == 0 || songs.is_empty() {
-        return Vec::new();
-    }
-    let logits: Vec<Vec<[f32; 3]>> = songs
-        .iter()
-        .map(|s| policy_logits(reference, s.features()))
-        .collect();
-    let mut drafts: Vec<(usize, PreferencePair)> = Vec::with_capacity(cfg.reward_pairs);
-    for k in 0..cfg.reward_pairs {
-        let si = k % songs.len();
-        let a = &songs[si].analysis;
-        let c = Constraints::new(cfg.target_fraction * a.duration_s);
-        let mut plan = || {
-            let t = rng.range(LABEL_TEMPERATURES.0, LABEL_TEMPERATURES.1);
-            decode(a, &logits[si], &c, t, rng.next_u64()).ok()
-        };
-        let (Some(x), Some(y)) = (plan(), plan()) else {
-            continue;
-        };
-        if x.actions == y.actions {
-            continue;
-        }
-        drafts.push((
-            si,
-            PreferencePair {
-                song_features: Arc::new(Vec::new()),
-                actions_a: x.action_indices(),
-                actions_b: y.action_indices(),
-                preference: crate::data::Preference::Tie,
-                strength: 0,
-                song_id: songs[si].id.clone(),
-            },
-        ));
-    }
-    // Score with the song's features (shared per song).
-    let feats: Vec<Arc<Vec<[f32; recut_engine::FEATURE_DIM]>>> = songs
-        .iter()
-        .map(|s| Arc::new(s.analysis.features.clone()))
-        .collect();
-    let pairs: Vec<PreferencePair> = drafts
-        .iter()
-        .map(|(si, p)| PreferencePair {
-            song_features: feats[*si].clone(),
-            ..p.clone()
-        })
-        .collect();
-    let idx: Vec<usize> = (0..pairs.len()).collect();
-    let scores = score_pairs(reward, &pairs, &idx, 8);
-    let mut out = Vec::new();
-    for ((si, p), (sa, sb)) in drafts.iter().zip(scores) {
-        if (sa - sb).abs() < cfg.reward_margin {
-            continue;
-        }
-        let (w, l) = if sa > sb {
-            (&p.actions_a, &p.actions_b)
-        } else {
-            (&p.actions_b, &p.actions_a)
-        };
-        let range = crop(w.len(), cfg.window, rng);
-        out.push(DpoPair {
-            song: *si,
-            chosen: w[range.clone()].to_vec(),
-            rejected: l[range.clone()].to_vec(),
-            range,
-        });
-    }
-    out
-}
-
-/// What fine-tuning needs besides the algorithm and the songs: the cycle's reference
-/// policy, rated pairs and reward model.
-struct Tuning<'a> {
-    reference: &'a NetPolicy<'a>,
-    pairs: &'a [PreferencePair],
-    reward: &'a RewardModel,
-    reward_ckpt: &'a Path,
-    reward_version: &'a str,
-    val_accuracy_text: &'a str,
-    cfg: &'a CycleConfig,
-    dev: tch::Device,
-}
-
-/// A fine-tuned policy and what its training reported.
-struct FineTuned {
-    policy: PolicyNet,
-    history: crate::history::TrainingHistory,
-    figures: serde_json::Value,
-    /// The policy step handed back the reference as it was (PPO: no step scored above
-    /// it), so there is no fine-tuning to mix or to report.
-    unchanged: bool,
-    n_rated: usize,
-    n_labelled: usize,
-}
-
-impl Tuning<'_> {
-    /// Fine-tunes a copy of the reference on `songs` with `algorithm` (DPO or PPO; PPO
-    /// writes its checkpoints to `ppo_dir`). Rated pairs of other songs are left out.
-    /// Every draw starts from the cycle's seed, so the same songs give the same policy
-    /// whether or not a trial ran before.
-    fn fine_tune(
-        &self,
-        algorithm: PolicyAlgorithm,
-        songs: &[Song],
-        ppo_dir: &Path,
-    ) -> Result<FineTuned> {
-        let cfg = self.cfg;
-        let reference = self.reference.net;
-        let mut policy = clone_policy(reference)?;
-        if algorithm == PolicyAlgorithm::Dpo {
-            let mut rng = Rng::new(cfg.seed.wrapping_add(DPO_PAIRS_SALT));
-            let index_of: HashMap<String, usize> = songs
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.id.clone(), i))
-                .collect();
-            let mut dpo_pairs = rated_dpo_pairs(self.pairs, &index_of, cfg.window, &mut rng);
-            let n_rated = dpo_pairs.len();
-            let labelled = labelled_dpo_pairs(reference, self.reward, songs, cfg, &mut rng);
-            let n_labelled = labelled.len();
-            dpo_pairs.extend(labelled);
-            say(
-                cfg.progress,
-                format!(
-                    "dpo on {n_rated} rated + {n_labelled} reward-labelled pairs of {} songs, \
-                     {} steps",
-                    songs.len(),
-                    cfg.dpo.steps
-                ),
-            );
-            let drep = train_dpo(&mut policy, reference, songs, &dpo_pairs, &cfg.dpo)?;
-            return Ok(FineTuned {
-                policy,
-                history: drep.history(),
-                figures: serde_json::json!({
-                    "dpo_final_loss": drep.loss.last().copied(),
-                    "dpo_rated_pairs": n_rated,
-                    "dpo_labelled_pairs": n_labelled,
-                }),
-                unchanged: false,
-                n_rated,
-                n_labelled,
-            });
-        }
-        let (source, reward) = match oracle_rater(cfg)? {
-            Some(rater) => (
-                RewardSource::Rater(rater),
-                RewardMix {
-                    clamp: ORACLE_REWARD_CLAMP,
-                    ..Default::default()
-                },
-            ),
-            None => (
-                RewardSource::load(self.reward_ckpt, self.dev)?,
-                RewardMix::default(),
-            ),
-        };
-        let against = match &source {
-            RewardSource::Rater(_) => source.describe(),
-            _ => self.reward_version.to_owned(),
-        };
-        say(
-            cfg.progress,
-            format!(
-                "ppo against {against} on {} songs, {} steps, timbre shift {}, excerpts of {} of a song or more",
-                songs.len(),
-                cfg.ppo_steps,
-                cfg.feature_shift,
-                cfg.ppo_excerpt
-            ),
-        );
-        let pcfg = PpoConfig {
-            steps: cfg.ppo_steps,
-            lr: cfg.ppo_lr,
-            rollouts_per_step: cfg.ppo_rollouts,
-            kl_coef: cfg.ppo_kl,
-            rollback_drop: cfg.ppo_rollback,
-            feature_shift: cfg.feature_shift,
-            excerpt: cfg.ppo_excerpt,
-            share_range: (
-                (cfg.target_fraction - PPO_SHARE_SPREAD).max(0.05),
-                cfg.target_fraction + PPO_SHARE_SPREAD,
-            ),
-            out_dir: ppo_dir.to_owned(),
-            progress: cfg.progress,
-            seed: cfg.seed,
-            reward,
-            ..Default::default()
-        };
-        let prep = train_ppo(&pcfg, &mut policy, reference, songs, &source, None)?;
-        // The step that scored best on the training songs' evaluation plans (the
-        // reference itself when no step beat it), not whichever step came last: PPO
-        // against a learned reward wanders.
-        let policy = PolicyNet::load(&prep.best_path, self.dev)?;
-        let unchanged = prep.state.best_step == 0;
-        if unchanged {
-            say(
-                cfg.progress,
-                format!(
-                    "ppo: no step scored above the starting policy on the training songs' \
-                     evaluation plans ({:.4} at step 0), so the new policy is the starting \
-                     one; usually the reward model did not learn the ratings (validation \
-                     accuracy {})",
-                    prep.start_eval, self.val_accuracy_text,
-                ),
-            );
-        }
-        if !prep.state.rollback_steps.is_empty() {
-            say(
-                cfg.progress,
-                format!(
-                    "ppo: rolled back to the best policy after the evaluations of steps {:?} \
-                     (more than {} below the best), learning rate now {:.2e}",
-                    prep.state.rollback_steps,
-                    cfg.ppo_rollback,
-                    prep.state.lr.unwrap_or(cfg.ppo_lr),
-                ),
-            );
-        }
-        Ok(FineTuned {
-            policy,
-            figures: serde_json::json!({
-                "ppo_rollback_steps": prep.state.rollback_steps,
-                "ppo_start_eval": prep.start_eval,
-                "ppo_final_eval": prep.final_eval,
-                "ppo_best_eval": prep.state.best_eval,
-                "ppo_best_step": prep.state.best_step,
-                "ppo_steps": prep.state.step,
-            }),
-            history: prep.state.history,
-            unchanged,
-            n_rated: 0,
-            n_labelled: 0,
-        })
-    }
-}
-
-/// `algorithm = auto`: which of PPO and DPO to fine-tune with ([`auto_choice`]). Neither wins for every
-/// taste (PPO follows a reward model that is right about edit shape, such as `tight`'s
-/// splice count; DPO stays closer to the rated edits, which carries tastes about what
-/// is kept, such as `energetic`), and which one a listener's ratings favour is not known
-/// before. So both fine-tune on the training songs but [`AUTO_SELECTION_SONGS`] (drawn
-/// by the seed), and the cycle's reward model judges each trial policy against π_ref on
-/// the songs left out, the way the evaluation judges on held-out songs; with
-/// `cfg.auto_folds` > 1 ([`AUTO_FOLDS`]) that is repeated on other songs left out
-/// ([`auto_fold_splits`]) and the verdicts pooled. The chosen algorithm then fine-tunes
-/// on all the training songs. PPO, the cycle's default, and no choice to report when
-/// there are fewer than [`AUTO_MIN_SONGS`] training songs. Costs about one PPO and one
-/// DPO fine-tuning on five eighths of the songs for each fold.
-fn choose_algorithm(
-    tuning: &Tuning,
-    train: &[Song],
-    dir: &Path,
-) -> Result<(PolicyAlgorithm, Option<AlgorithmChoice>)> {
-    let cfg = tuning.cfg;
-    if train.len() < AUTO_MIN_SONGS {
-        say(
-            cfg.progress,
-            format!(
-                "auto: {} training songs, fewer than the {AUTO_MIN_SONGS} a choice needs; \
-                 fine-tuning with ppo",
-                train.len()
-            ),
-        );
-        return Ok((PolicyAlgorithm::Ppo, None));
-    }
-    let t = Instant::now();
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    Rng::new(cfg.seed.wrapping_add(AUTO_SPLIT_SALT)).shuffle(&mut order);
-    let judge = reward_judge(tuning.reward, tuning.reward_version);
-    let mut folds = Vec::new();
-    for (fold, split) in auto_fold_splits(&order, cfg.auto_folds).iter().enumerate() {
-        folds.push(trial_fold(tuning, train, split, fold, &judge, dir)?);
-    }
-    let pooled = |f: fn(&TrialFold) -> TrialFigures| {
-        let n = folds.len() as f64;
-        TrialFigures {
-            win_rate: folds.iter().map(|x| f(x).win_rate).sum::<f64>() / n,
-            score_gain: folds.iter().map(|x| f(x).score_gain).sum::<f64>() / n,
-        }
-    };
-    let ppo = pooled(|x| x.ppo);
-    let dpo = pooled(|x| x.dpo);
-    let chosen = auto_choice(&ppo, &dpo);
-    if folds.len() > 1 {
-        say(
-            cfg.progress,
-            format!(
-                "auto: over {} folds ppo {:.3} (score gain {:.3}), dpo {:.3} ({:.3})",
-                folds.len(),
-                ppo.win_rate,
-                ppo.score_gain,
-                dpo.win_rate,
-                dpo.score_gain
-            ),
-        );
-    }
-    say(
-        cfg.progress,
-        format!("auto: fine-tuning with {}", chosen.name()),
-    );
-    let choice = AlgorithmChoice {
-        selection_songs: folds
-            .iter()
-            .flat_map(|f| f.selection_songs.iter().cloned())
-            .collect(),
-        judge: judge.name(),
-        ppo,
-        dpo,
-        folds,
-        chosen,
-        seconds: t.elapsed().as_secs_f64(),
-    };
-    Ok((chosen, Some(choice)))
-}
-
-/// Training songs (indices) a fold of `algorithm = auto` judges on and trains on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoldSplit {
-    /// Judged: [`AUTO_SELECTION_SONGS`] of them, in draw order.
-    pub held: Vec<usize>,
-    /// Trained on: every other training song, ascending.
-    pub kept: Vec<usize>,
-}
-
-/// The folds of `algorithm = auto` over training songs in the drawn `order`: fold k holds
-/// out the k-th run of [`AUTO_SELECTION_SONGS`] songs, so fold 0 is the single fold's split
-/// and no song is judged twice. `folds` is capped so that every fold still trains on two
-/// songs or more (and raised to 1); fewer than [`AUTO_MIN_SONGS`] songs give no fold.
-pub fn auto_fold_splits(order: &[usize], folds: usize) -> Vec<FoldSplit> {
-    if order.len() < AUTO_MIN_SONGS {
-        return Vec::new();
-    }
-    let n = folds.clamp(1, (order.len() - 2) / AUTO_SELECTION_SONGS);
-    order
-        .chunks(AUTO_SELECTION_SONGS)
-        .take(n)
-        .map(|held| {
-            let mut kept: Vec<usize> = order
-                .iter()
-                .copied()
-                .filter(|i| !held.contains(i))
-                .collect();
-            kept.sort_unstable();
-            FoldSplit {
-                held: held.to_vec(),
-                kept,
-            }
-        })
-        .collect()
-}
-
-/// One fold of `algorithm = auto`'s trials: PPO and DPO fine-tune on the `split`'s kept
-/// training songs, and `judge` scores each against π_ref on its held ones. Fold 0 writes
-/// its PPO checkpoints to `dir/ppo`, as a single fold always did; fold k > 0 to
-/// `dir/fold<k>/ppo`.
-fn trial_fold(
-    tuning: &Tuning,
-    train: &[Song],
-    split: &FoldSplit,
-    fold: usize,
-    judge: &Judge,
-    dir: &Path,
-) -> Result<TrialFold> {
-    let cfg = tuning.cfg;
-    let FoldSplit { held, kept } = split;
-    let trial: Vec<Song> = kept.iter().map(|&i| train[i].clone()).collect();
-    let selection: Vec<EvalSong> = held
-        .iter()
-        .map(|&i| EvalSong {
-            id: train[i].id.clone(),
-            analysis: train[i].analysis.clone(),
-            path: None,
-        })
-        .collect();
-    let dir = if fold == 0 {
-        dir.to_owned()
-    } else {
-        dir.join(format!("fold{fold}"))
-    };
-    let opts = EvalOptions {
-        headroom_plans: 0,
-        ..cfg.eval.clone()
-    };
-    say(
-        cfg.progress,
-        format!(
-            "auto: fold {fold}: trial ppo and dpo on {} songs, judged on {}",
-            trial.len(),
-            selection
-                .iter()
-                .map(|s| s.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
-    let trial_figures = |algorithm: PolicyAlgorithm| -> Result<TrialFigures> {
-        let tuned = tuning.fine_tune(algorithm, &trial, &dir.join(algorithm.name()))?;
-        let trial_policy = NetPolicy {
-            net: &tuned.policy,
-            version: format!("trial-{}", algorithm.name()),
-        };
-        let results = evaluate_policies(
-            tuning.reference,
-            &trial_policy,
-            &selection,
-            Some(judge),
-            &opts,
-            None,
-            false,
-        )?;
-        let per_song: Vec<String> = results
-            .songs
-            .iter()
-            .map(|s| format!("{:.3}", s.win_rate.unwrap_or(0.5)))
-            .collect();
-        let figures = TrialFigures {
-            win_rate: results.win_rate.unwrap_or(0.5),
-            score_gain: results.overall_new.score.unwrap_or(0.0)
-                - results.overall_old.score.unwrap_or(0.0),
-        };
-        say(
-            cfg.progress,
-            format!(
-                "auto: fold {fold}: trial {} against the reference on the selection songs: \
-                 win rate {:.3} (by song {}), score gain {:.3}",
-                algorithm.name(),
-                figures.win_rate,
-                per_song.join(" "),
-                figures.score_gain
-            ),
-        );
-        Ok(figures)
-    };
-    let ppo = trial_figures(PolicyAlgorithm::Ppo)?;
-    let dpo = trial_figures(PolicyAlgorithm::Dpo)?;
-    Ok(TrialFold {
-        selection_songs: selection.into_iter().map(|s| s.id).collect(),
-        trial_songs: trial.into_iter().map(|s| s.id).collect(),
-        ppo,
-        dpo,
-    })
-}
-
 /// A judge that scores an edit with `reward`, named by its `version` (for human ratings,
 /// where there is no simulated taste to ask, and for `algorithm = auto`).
 fn reward_judge<'a>(reward: &'a RewardModel, version: &str) -> Judge<'a> {
@@ -1190,36 +550,6 @@ fn reward_judge<'a>(reward: &'a RewardModel, version: &str) -> Judge<'a> {
 fn say(progress: bool, msg: impl AsRef<str>) {
     if progress {
         eprintln!("{}", msg.as_ref());
-    }
-}
-
-/// Clamp of the oracle's scores in PPO's reward (reward units), in effect none. The
-/// default clamp (±10) guards against a learned model's outliers; a taste's utility over
-/// its temperature is bounded by the taste, and reaches past ±10 on whole songs
-/// (`energetic` on `wesnoth_heroes_rite`: +32), where a clamp would flatten every plan of
-/// the song to the same reward. The group baseline takes out the per-song level.
-const ORACLE_REWARD_CLAMP: f64 = 1e9;
-
-/// The rater PPO trains against with [`CycleConfig::oracle_reward`], `None` without it;
-/// an error when there is no simulated rater or no PPO to train.
-fn oracle_rater(cfg: &CycleConfig) -> Result<Option<Rater>> {
-    if !cfg.oracle_reward {
-        return Ok(None);
-    }
-    if cfg.algorithm == PolicyAlgorithm::Dpo {
-        return Err(TrainError::Config(
-            "the oracle reward replaces PPO's reward model: it needs --algorithm ppo or auto, \
-             not dpo"
-                .into(),
-        ));
-    }
-    match &cfg.ratings {
-        RatingsSource::Simulated { rater, .. } => Ok(Some(*rater)),
-        RatingsSource::File { path, .. } => Err(TrainError::Config(format!(
-            "the oracle reward is a simulated rater's own utility: it needs --taste, and the \
-             ratings come from {}",
-            path.display()
-        ))),
     }
 }
 
