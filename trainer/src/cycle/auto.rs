@@ -33,7 +33,7 @@ pub const AUTO_SELECTION_SONGS: usize = 3;
 /// every fold still trains on two songs or more: two folds of the corpus's eight training
 /// songs judge six of them). The verdict pools every fold's comparisons (48 with two), so
 /// a second fold halves the variance of the trial win rates that [`auto_choice`]
-/// compares, at the price of two more fine-tunings (a cycle of 200 ratings took 167–205 s
+/// compares, at the price of two more fine-tunings (a cycle of 200 ratings took 154–205 s
 /// with two folds on a 2-core AMD EPYC, where one fold took 104 and 129 s on two of the
 /// same runs, 180 and 197 s with two).
 /// With one fold the judge missed `opening`'s DPO lead on seeds 65 and 76 (DPO led by 3
@@ -44,8 +44,12 @@ pub const AUTO_SELECTION_SONGS: usize = 3;
 /// PPO on a pooled lead of 0.11–0.20. Those eight runs were picked because both
 /// algorithms' outcomes were known, so that is in sample. On the fresh seeds 78–81 (20
 /// runs, all at the target) two folds chose as one would have in 19; on `opening` 81 they
-/// took DPO at the ceiling, which won 4 songs, where one fold keeps PPO, which wins 4 too
-/// (`trainer/MEASUREMENTS.md`). The bars of [`auto_choice`] were left as they were.
+/// took DPO at the ceiling, which won 4 songs, where one fold keeps PPO, which wins 4 too.
+/// On the fresh seeds 82–85 two folds met the target in 19 of 20 runs and one fold would
+/// have in 17: `energetic` 82 took DPO at the pooled ceiling (4 songs; one fold keeps
+/// PPO, which wins 2) and `smooth` 83 kept PPO (4 songs; one fold takes DPO on a lead of
+/// 0.271, which wins 1) (`trainer/MEASUREMENTS.md`). The bars of [`auto_choice`] were
+/// left as they were.
 pub const AUTO_FOLDS: usize = 2;
 
 /// `algorithm = auto` needs at least this many training songs (three judged, two to
