@@ -233,8 +233,9 @@ pub struct CycleConfig {
     /// Song folds of the reward ensemble ([`train_reward_ensemble`]); below 2 (or with the
     /// transformer) one model on one validation split.
     pub reward_folds: usize,
-    /// PPO against the simulated rater's own utility ([`RewardSource::Rater`]) instead of
-    /// the reward model: a diagnostic that needs simulated ratings.
+    /// PPO against the simulated rater's own utility
+    /// ([`crate::ppo::RewardSource::Rater`]) instead of the reward model: a diagnostic
+    /// that needs simulated ratings.
     pub oracle_reward: bool,
     pub algorithm: PolicyAlgorithm,
     /// `algorithm = auto`: folds of trials ([`AUTO_FOLDS`]).
