@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use recut_trainer::dpo::DpoLoss;
 use recut_trainer::export::{ExportInfo, write_policy, write_reward};
 use recut_trainer::info::TorchInfo;
+use recut_trainer::json::write_json;
 use recut_trainer::model::{
     MlpConfig, PolicyConfig, PolicyNet, RewardConfig, RewardModel, TransformerConfig,
 };
@@ -446,8 +447,7 @@ fn main() -> Result<()> {
                     "seconds_to_best": report.seconds_to_best,
                     "inputs_in_use": report.inputs_in_use,
                 });
-                std::fs::write(p, serde_json::to_string_pretty(&figures)?)
-                    .with_context(|| format!("writing {}", p.display()))?;
+                write_json(p, &figures)?;
             }
         }
         Command::Policy {

@@ -20,6 +20,7 @@ use recut_trainer::evaluate::{
     EvalOptions, EvalSong, Judge, RESULTS_FILE, evaluate_policies, reward_judge,
 };
 use recut_trainer::import::{describe_problems, load_ratings, read_index};
+use recut_trainer::json::write_json;
 use recut_trainer::model::{MlpConfig, PolicyConfig, RewardConfig};
 use recut_trainer::ppo::PpoConfig;
 use recut_trainer::raters::{Answer, Rater, Taste};
@@ -128,8 +129,7 @@ pub fn stats(a: StatsArgs) -> Result<()> {
     let s = rating_stats(&loaded.ratings);
     print!("{s}");
     if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_string_pretty(&s)?)
-            .with_context(|| format!("writing {}", p.display()))?;
+        write_json(p, &s)?;
     }
     Ok(())
 }
@@ -680,8 +680,7 @@ pub fn cycle(a: CycleArgs) -> Result<()> {
         r.dir.display()
     );
     if let Some(p) = &a.report {
-        std::fs::write(p, serde_json::to_string_pretty(&r)?)
-            .with_context(|| format!("writing {}", p.display()))?;
+        write_json(p, &r)?;
     }
     Ok(())
 }

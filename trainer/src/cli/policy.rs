@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use recut_trainer::device;
 use recut_trainer::dpo::{DpoConfig, DpoLoss, clone_policy, simulate_dpo_pairs, train_dpo};
 use recut_trainer::export::{ExportInfo, write_policy};
+use recut_trainer::json::write_json;
 use recut_trainer::model::{PolicyConfig, PolicyNet};
 use recut_trainer::raters::{Rater, Taste};
 use recut_trainer::train_policy::{
@@ -206,10 +207,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     figures.insert("seconds".into(), t0.elapsed().as_secs_f64().into());
     if let Some(p) = &a.report {
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).ok();
-        }
-        std::fs::write(p, serde_json::to_string_pretty(&figures)?)?;
+        write_json(p, &figures)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use recut_trainer::device;
 use recut_trainer::export::{ExportInfo, write_policy};
+use recut_trainer::json::write_json;
 use recut_trainer::model::PolicyNet;
 use recut_trainer::ppo::{
     Advantage, PpoConfig, RewardMix, RewardSource, load_checkpoint, start_from, train_ppo,
@@ -302,10 +303,7 @@ pub fn run(c: Common, f: PpoFlags) -> Result<()> {
             "eval": ev,
             "exported": better || !c.only_if_better,
         });
-        if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(d)?;
-        }
-        std::fs::write(p, serde_json::to_string_pretty(&figures)?)?;
+        write_json(p, &figures)?;
     }
     Ok(())
 }
