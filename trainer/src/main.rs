@@ -214,7 +214,8 @@ enum Command {
         /// Label noise of the robust loss.
         #[arg(long, default_value_t = 0.1)]
         epsilon: f64,
-        /// dpo: write the ONNX model only when it beats the reference on the held-out songs.
+        /// dpo, ppo: save the checkpoint and write the ONNX model only when the policy beats
+        /// the reference on the held-out songs (a win rate above ½; a tie is not a win).
         #[arg(long)]
         only_if_better: bool,
         #[arg(long, default_value_t = 0)]

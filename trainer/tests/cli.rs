@@ -1,10 +1,12 @@
 //! The `recut-trainer` binary: `reward` on simulated pairs writes a loadable reward.onnx,
 //! a checkpoint (beside `--out` unless told) and the history; `export` rewrites a
-//! checkpoint and a fresh policy.
+//! checkpoint and a fresh policy; `policy` writes a fine-tuned policy only when it beat
+//! the reference, if asked to.
 
 mod common;
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn trainer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
@@ -181,4 +183,122 @@ fn reward_then_export() {
     );
     let p = recut_engine::PolicyModel::load(d("policy.onnx")).unwrap();
     assert_eq!(p.info().model_version, "policy-random");
+}
+
+fn check(o: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "stdout {stdout}\nstderr {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
+/// `policy --algorithm dpo|ppo` with a learning rate of 0 gives back the reference, which
+/// ties it on every held-out comparison (win rate ½, not a win): with `--only-if-better`
+/// neither the checkpoint nor the ONNX model is written and the report says so; without
+/// it both are, and the model carries the algorithm's version and the reference as parent.
+#[test]
+fn policy_writes_a_model_that_did_not_beat_the_reference_only_when_not_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p);
+    let songs = common::songs_dir(
+        dir.path(),
+        &[
+            "hedgewars_freeway.ogg",
+            "lincity_van_herk_city_blues.ogg",
+            "wesnoth_elvish_theme.ogg",
+        ],
+    );
+    let small = [
+        "--held-out",
+        "1",
+        "--layers",
+        "1",
+        "--width",
+        "16",
+        "--heads",
+        "2",
+    ];
+    let policy = |algorithm: &str| {
+        let mut c = trainer();
+        c.args(["policy", "--algorithm", algorithm, "--songs"])
+            .arg(&songs)
+            .args(small)
+            .arg("--history")
+            .arg(d(&format!("logs/{algorithm}.json")));
+        c
+    };
+    check(
+        &policy("bc")
+            .args(["--steps", "5", "--plans-per-song", "2", "--checkpoint"])
+            .arg(d("ref.safetensors"))
+            .arg("--out")
+            .arg(d("ref.onnx"))
+            .output()
+            .unwrap(),
+    );
+    let tuned = |algorithm: &str, only_if_better: bool| -> (String, serde_json::Value) {
+        let name = format!("{algorithm}-{only_if_better}");
+        let mut c = policy(algorithm);
+        c.args(["--steps", "1", "--lr", "0", "--from"])
+            .arg(d("ref.safetensors"))
+            .args([
+                "--n-pairs",
+                "8",
+                "--rollouts-per-step",
+                "4",
+                "--eval-plans",
+                "2",
+            ])
+            .arg("--checkpoint")
+            .arg(d(&format!("{name}.safetensors")))
+            .arg("--out")
+            .arg(d(&format!("{name}.onnx")))
+            .arg("--report")
+            .arg(d(&format!("reports/{name}.json")));
+        if only_if_better {
+            c.arg("--only-if-better");
+        }
+        let stdout = check(&c.output().unwrap());
+        let report = std::fs::read_to_string(d(&format!("reports/{name}.json"))).unwrap();
+        (stdout, serde_json::from_str(&report).unwrap())
+    };
+    for algorithm in ["dpo", "ppo"] {
+        let (stdout, r) = tuned(algorithm, true);
+        assert_eq!(r["win_rate"], 0.5, "{r}");
+        assert_eq!(r["exported"], false, "{r}");
+        assert!(
+            stdout.contains(&format!("{algorithm} did not beat the reference")),
+            "{stdout}"
+        );
+        for ext in ["onnx", "safetensors"] {
+            let kept = d(&format!("{algorithm}-true.{ext}"));
+            assert!(!Path::exists(&kept), "{}", kept.display());
+        }
+
+        let (stdout, r) = tuned(algorithm, false);
+        assert_eq!(r["exported"], true, "{r}");
+        let out = d(&format!("{algorithm}-false.onnx"));
+        assert!(
+            stdout.contains(&format!("wrote {}", out.display())),
+            "{stdout}"
+        );
+        assert!(d(&format!("{algorithm}-false.safetensors")).exists());
+        let info = recut_engine::PolicyModel::load(&out)
+            .unwrap()
+            .info()
+            .clone();
+        assert!(
+            info.model_version
+                .starts_with(&format!("policy-{algorithm}-")),
+            "{info:?}"
+        );
+        assert_eq!(
+            info.parent.as_deref(),
+            Some(d("ref.safetensors").to_str().unwrap()),
+            "{info:?}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::songs_dir;
 use recut_trainer::model::PolicyNet;
 
 fn trainer() -> Command {
@@ -21,16 +22,6 @@ fn check(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     stdout
-}
-
-/// A folder holding links to the named corpus songs (shortest songs of the corpus).
-fn songs_dir(dir: &Path, names: &[&str]) -> PathBuf {
-    let songs = dir.join("songs");
-    std::fs::create_dir_all(&songs).unwrap();
-    for n in names {
-        std::os::unix::fs::symlink(common::corpus_dir().join(n), songs.join(n)).unwrap();
-    }
-    songs
 }
 
 fn shipped_policy() -> PathBuf {

@@ -186,24 +186,18 @@ pub fn run(a: Args) -> Result<()> {
         figures.insert("eval".into(), serde_json::to_value(&ev)?);
         figures.insert("final_loss".into(), tail(&rep.loss).into());
         figures.insert("kl".into(), tail(&rep.kl).into());
-        let better = ev.win_rate > 0.5;
-        figures.insert("exported".into(), (better || !a.only_if_better).into());
-        if better || !a.only_if_better {
-            policy.save(&a.checkpoint)?;
-            let info = ExportInfo {
-                model_version: format!("policy-dpo-{}-{stamp}", taste.name()),
-                parent: Some(from.display().to_string()),
-                trained_on: format!("simulated-{}:{}", taste.name(), pairs.len()),
-                created,
-            };
-            write_policy(&policy, &info, &a.out)?;
-            println!("wrote {} and {}", a.out.display(), a.checkpoint.display());
-        } else {
-            println!(
-                "dpo did not beat the reference on held-out songs: {} left as it was",
-                a.out.display()
-            );
-        }
+        let to = super::PolicyOutputs {
+            checkpoint: &a.checkpoint,
+            out: &a.out,
+            only_if_better: a.only_if_better,
+        };
+        let exported = super::save_if_better(&policy, "dpo", ev.win_rate, &to, || ExportInfo {
+            model_version: format!("policy-dpo-{}-{stamp}", taste.name()),
+            parent: Some(from.display().to_string()),
+            trained_on: format!("simulated-{}:{}", taste.name(), pairs.len()),
+            created,
+        })?;
+        figures.insert("exported".into(), exported.into());
     }
     figures.insert("seconds".into(), t0.elapsed().as_secs_f64().into());
     if let Some(p) = &a.report {

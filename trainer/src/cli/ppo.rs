@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use recut_trainer::device;
-use recut_trainer::export::{ExportInfo, write_policy};
+use recut_trainer::export::ExportInfo;
 use recut_trainer::json::write_json;
 use recut_trainer::model::PolicyNet;
 use recut_trainer::ppo::{
@@ -262,29 +262,25 @@ pub fn run(c: Common, f: PpoFlags) -> Result<()> {
         ev.old.splices,
         ev.new.splices
     );
-    let better = ev.win_rate > 0.5;
-    if better || !c.only_if_better {
-        best.save(&c.checkpoint)?;
+    let to = super::PolicyOutputs {
+        checkpoint: &c.checkpoint,
+        out: &c.out,
+        only_if_better: c.only_if_better,
+    };
+    let exported = super::save_if_better(&best, "ppo", ev.win_rate, &to, || {
         let created = recut_engine::model::onnx::now_rfc3339();
         let stamp = created.replace([':', '-'], "");
         let source = match &f.reward_model {
             Some(p) => format!("reward:{}", p.display()),
             None => "dense".into(),
         };
-        let info = ExportInfo {
+        ExportInfo {
             model_version: format!("policy-ppo-{}", stamp.trim_end_matches('Z')),
             parent: Some(parent),
             trained_on: format!("ppo-{source}:{}", rep.state.step * cfg.rollouts_per_step),
             created,
-        };
-        write_policy(&best, &info, &c.out)?;
-        println!("wrote {} and {}", c.out.display(), c.checkpoint.display());
-    } else {
-        println!(
-            "ppo did not beat the reference on held-out songs: {} left as it was",
-            c.out.display()
-        );
-    }
+        }
+    })?;
     if let Some(p) = &c.report {
         let figures = serde_json::json!({
             "algorithm": "ppo",
@@ -301,7 +297,7 @@ pub fn run(c: Common, f: PpoFlags) -> Result<()> {
             "songs_won": songs_won,
             "held_out": test_ids,
             "eval": ev,
-            "exported": better || !c.only_if_better,
+            "exported": exported,
         });
         write_json(p, &figures)?;
     }

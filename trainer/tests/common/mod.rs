@@ -11,6 +11,17 @@ pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/songs")
 }
 
+/// A folder `dir/songs` holding links to the named corpus songs, for the commands that
+/// read a folder.
+pub fn songs_dir(dir: &Path, names: &[&str]) -> PathBuf {
+    let songs = dir.join("songs");
+    std::fs::create_dir_all(&songs).unwrap();
+    for n in names {
+        std::os::unix::fs::symlink(corpus_dir().join(n), songs.join(n)).unwrap();
+    }
+    songs
+}
+
 /// The analysis of a corpus song (e.g. `hedgewars_freeway.ogg`), cached in memory.
 pub fn song(name: &str) -> Arc<Analysis> {
     static CACHE: OnceLock<Mutex<Vec<(String, Arc<Analysis>)>>> = OnceLock::new();
