@@ -6,11 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn trainer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
-}
+use common::{check, trainer};
 
 #[test]
 fn reward_then_export() {
@@ -183,16 +180,6 @@ fn reward_then_export() {
     );
     let p = recut_engine::PolicyModel::load(d("policy.onnx")).unwrap();
     assert_eq!(p.info().model_version, "policy-random");
-}
-
-fn check(o: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "stdout {stdout}\nstderr {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    stdout
 }
 
 /// `policy --algorithm dpo|ppo` with a learning rate of 0 gives back the reference, which

@@ -5,24 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use common::songs_dir;
+use common::{check, songs_dir, trainer};
 use recut_trainer::model::PolicyNet;
-
-fn trainer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
-}
-
-fn check(o: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "stdout {stdout}\nstderr {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    stdout
-}
 
 fn shipped_policy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/policy.onnx")

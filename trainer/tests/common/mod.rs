@@ -3,9 +3,26 @@
 #![allow(dead_code, clippy::type_complexity)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use recut_engine::Analysis;
+
+/// The `recut-trainer` binary of this build.
+pub fn trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_recut-trainer"))
+}
+
+/// The stdout of a command that must have succeeded (else both its outputs in the panic).
+pub fn check(o: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "stdout {stdout}\nstderr {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
 
 pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/songs")
