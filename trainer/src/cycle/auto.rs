@@ -45,8 +45,8 @@ pub const AUTO_SELECTION_SONGS: usize = 3;
 /// algorithms' outcomes were known, so that is in sample. On the fresh seeds 78–81 (20
 /// runs, all at the target) two folds chose as one would have in 19; on `opening` 81 they
 /// took DPO at the ceiling, which won 4 songs, where one fold keeps PPO, which wins 4 too.
-/// On the fresh seeds 82–85 two folds met the target in 19 of 20 runs and one fold would
-/// have in 17: `energetic` 82 took DPO at the pooled ceiling (4 songs; one fold keeps
+/// On the fresh seeds 82–87 two folds met the target in 28 of 30 runs and one fold would
+/// have in 26: `energetic` 82 took DPO at the pooled ceiling (4 songs; one fold keeps
 /// PPO, which wins 2) and `smooth` 83 kept PPO (4 songs; one fold takes DPO on a lead of
 /// 0.271, which wins 1) (`trainer/MEASUREMENTS.md`). The bars of [`auto_choice`] were
 /// left as they were.
