@@ -214,7 +214,11 @@ fn policy_writes_a_model_that_did_not_beat_the_reference_only_when_not_told_othe
             .arg(&songs)
             .args(small)
             .arg("--history")
-            .arg(d(&format!("logs/{algorithm}.json")));
+            .arg(d(&format!("logs/{algorithm}.json")))
+            .arg("--log")
+            .arg(d(&format!("logs/{algorithm}.log")))
+            .arg("--plot")
+            .arg(d(&format!("logs/{algorithm}.png")));
         c
     };
     check(
