@@ -23,18 +23,13 @@ use recut_trainer::import::{describe_problems, load_ratings, read_index};
 use recut_trainer::json::write_json;
 use recut_trainer::model::{MlpConfig, PolicyConfig, RewardConfig};
 use recut_trainer::ppo::PpoConfig;
-use recut_trainer::raters::{Answer, Rater, Taste};
+use recut_trainer::raters::{Answer, Rater};
 use recut_trainer::sim::{SimSong, simulate_pairs};
 use recut_trainer::stats::rating_stats;
 use recut_trainer::train_policy::BcConfig;
 use recut_trainer::train_reward::TrainConfig;
 
-/// The taste names, for error messages.
-const TASTES: &str = "tight, opening, smooth, energetic, phrase_aware";
-
-fn parse_taste(name: &str) -> Result<Taste> {
-    Taste::parse(name).with_context(|| format!("unknown taste `{name}` ({TASTES})"))
-}
+use super::parse_taste;
 
 /// How to treat a bad record in a ratings file.
 #[derive(Args, Clone, Debug)]

@@ -8,9 +8,18 @@ pub mod ppo;
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use recut_trainer::export::{ExportInfo, write_policy};
 use recut_trainer::model::PolicyNet;
+use recut_trainer::raters::Taste;
+
+/// A simulated rater's taste by name; the error lists every name there is.
+pub fn parse_taste(name: &str) -> Result<Taste> {
+    Taste::parse(name).with_context(|| {
+        let names: Vec<&str> = Taste::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown taste `{name}` ({})", names.join(", "))
+    })
+}
 
 /// Where a fine-tuned policy goes: its tch checkpoint and its ONNX model, and whether they
 /// are written only when the policy beat the reference on the held-out songs.

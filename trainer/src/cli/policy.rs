@@ -9,7 +9,7 @@ use recut_trainer::dpo::{DpoConfig, DpoLoss, clone_policy, simulate_dpo_pairs, t
 use recut_trainer::export::{ExportInfo, write_policy};
 use recut_trainer::json::write_json;
 use recut_trainer::model::{PolicyConfig, PolicyNet};
-use recut_trainer::raters::{Rater, Taste};
+use recut_trainer::raters::Rater;
 use recut_trainer::train_policy::{
     BcConfig, EvalConfig, Logits, baseline_demos, bc_accuracy, bc_accuracy_full, evaluate,
     load_songs, train_bc,
@@ -115,8 +115,7 @@ pub fn run(a: Args) -> Result<()> {
         let Some(from) = &a.from else {
             bail!("dpo needs --from <reference checkpoint>")
         };
-        let taste =
-            Taste::parse(&a.taste).with_context(|| format!("unknown taste `{}`", a.taste))?;
+        let taste = super::parse_taste(&a.taste)?;
         let rater = Rater::new(taste).with_temperature(a.temperature);
         let reference =
             PolicyNet::load(from, dev).with_context(|| format!("loading {}", from.display()))?;

@@ -12,7 +12,7 @@ use recut_trainer::model::PolicyNet;
 use recut_trainer::ppo::{
     Advantage, PpoConfig, RewardMix, RewardSource, load_checkpoint, start_from, train_ppo,
 };
-use recut_trainer::raters::{Rater, Taste};
+use recut_trainer::raters::Rater;
 use recut_trainer::train_policy::{EvalConfig, Logits, evaluate, load_songs};
 
 /// PPO steps when `--steps` is not given.
@@ -138,7 +138,7 @@ pub fn run(c: Common, f: PpoFlags) -> Result<()> {
     let t0 = Instant::now();
     let dev = device::pick_device();
     tch::manual_seed(c.seed as i64);
-    let taste = Taste::parse(&c.taste).with_context(|| format!("unknown taste `{}`", c.taste))?;
+    let taste = super::parse_taste(&c.taste)?;
     let rater = Rater::new(taste).with_temperature(c.temperature);
     eprintln!("analysing songs in {} …", c.songs.display());
     let songs = load_songs(&c.songs, c.max_songs)?;
