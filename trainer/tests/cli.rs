@@ -190,14 +190,7 @@ fn reward_then_export() {
 fn policy_writes_a_model_that_did_not_beat_the_reference_only_when_not_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p);
-    let songs = common::songs_dir(
-        dir.path(),
-        &[
-            "hedgewars_freeway.ogg",
-            "lincity_van_herk_city_blues.ogg",
-            "wesnoth_elvish_theme.ogg",
-        ],
-    );
+    let songs = common::three_songs(dir.path());
     let small = [
         "--held-out",
         "1",

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{check, songs_dir, trainer};
+use common::{check, songs_dir, three_songs, trainer};
 use recut_trainer::model::PolicyNet;
 
 fn shipped_policy() -> PathBuf {
@@ -177,17 +177,6 @@ const SMALL_CYCLE: &[&str] = &[
     "--eval-plans",
     "2",
 ];
-
-fn three_songs(dir: &std::path::Path) -> PathBuf {
-    songs_dir(
-        dir,
-        &[
-            "hedgewars_freeway.ogg",
-            "lincity_van_herk_city_blues.ogg",
-            "wesnoth_elvish_theme.ogg",
-        ],
-    )
-}
 
 /// PPO: its history has one row per step, the kept policy is the
 /// one that scored best on the training songs, and the report says which step that was.

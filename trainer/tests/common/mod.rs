@@ -39,6 +39,18 @@ pub fn songs_dir(dir: &Path, names: &[&str]) -> PathBuf {
     songs
 }
 
+/// [`songs_dir`] of three short corpus songs, for runs that train on two and hold one out.
+pub fn three_songs(dir: &Path) -> PathBuf {
+    songs_dir(
+        dir,
+        &[
+            "hedgewars_freeway.ogg",
+            "lincity_van_herk_city_blues.ogg",
+            "wesnoth_elvish_theme.ogg",
+        ],
+    )
+}
+
 /// The analysis of a corpus song (e.g. `hedgewars_freeway.ogg`), cached in memory.
 pub fn song(name: &str) -> Arc<Analysis> {
     static CACHE: OnceLock<Mutex<Vec<(String, Arc<Analysis>)>>> = OnceLock::new();
