@@ -233,7 +233,7 @@ fn a_small_ppo_cycle() {
     assert_eq!(history["policy_loss"].as_array().unwrap().len(), 3);
     recut_engine::PolicyModel::load(dir.join("policy.onnx")).unwrap();
 
-    // The kept policy lies CYCLE_POLICY_MIX of the way from the reference to PPO's best step.
+    // The kept policy is the reference plus CYCLE_POLICY_MIX times PPO's change (its best step).
     let mix = recut_trainer::cycle::CYCLE_POLICY_MIX;
     assert_eq!(figures["policy_mix"], mix, "{figures}");
     let load = |p: PathBuf| PolicyNet::load(&p, tch::Device::Cpu).unwrap();
@@ -468,12 +468,13 @@ fn input_lasso_is_refused_for_the_transformer() {
     );
 }
 
-/// A policy mix outside [0, 1], a negative timbre shift, an excerpt share outside
+/// A policy mix outside [0, 3], a negative timbre shift, an excerpt share outside
 /// (0, 1] and a negative PPO roll-back drop are each refused before any work.
 #[test]
 fn bad_cycle_settings_are_refused_before_any_work() {
     for (flag, value, words) in [
-        ("--policy-mix", "1.5", ["policy mix", "[0, 1]"]),
+        ("--policy-mix", "3.5", ["policy mix", "[0, 3]"]),
+        ("--policy-mix", "-0.5", ["policy mix", "[0, 3]"]),
         ("--feature-shift", "-1", ["feature shift", "≥ 0"]),
         ("--ppo-excerpt", "0", ["excerpt share", "(0, 1]"]),
         ("--ppo-excerpt", "1.5", ["excerpt share", "(0, 1]"]),

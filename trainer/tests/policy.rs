@@ -10,6 +10,7 @@ use common::song;
 use recut_trainer::dpo::{
     DpoConfig, DpoLoss, clone_policy, dpo_loss, sequence_logp, simulate_dpo_pairs, train_dpo,
 };
+use recut_trainer::model::policy::MAX_POLICY_MIX;
 use recut_trainer::model::{PolicyConfig, PolicyNet};
 use recut_trainer::raters::{Rater, Taste};
 use recut_trainer::train_policy::{
@@ -229,7 +230,7 @@ fn max_weight_gap(a: &PolicyNet, b: &PolicyNet) -> f64 {
 }
 
 #[test]
-fn weight_mix_moves_a_policy_towards_its_reference() {
+fn weight_mix_scales_the_fine_tuning_from_the_reference() {
     let _g = torch_lock();
     tch::manual_seed(11);
     let reference = PolicyNet::new(&PolicyConfig::tiny(), Device::Cpu).expect("reference");
@@ -239,14 +240,14 @@ fn weight_mix_moves_a_policy_towards_its_reference() {
     assert!(gap > 1e-2, "two random inits should differ ({gap})");
 
     let mut same = clone_policy(&tuned).expect("clone");
-    same.interpolate_towards(&reference, 1.0).expect("mix 1");
+    same.scale_fine_tuning(&reference, 1.0).expect("mix 1");
     assert!(
         max_weight_gap(&same, &tuned) < 1e-7,
         "mix 1 keeps the tuned weights"
     );
 
     let mut back = clone_policy(&tuned).expect("clone");
-    back.interpolate_towards(&reference, 0.0).expect("mix 0");
+    back.scale_fine_tuning(&reference, 0.0).expect("mix 0");
     assert!(
         max_weight_gap(&back, &reference) < 1e-7,
         "mix 0 is the reference"
@@ -254,7 +255,7 @@ fn weight_mix_moves_a_policy_towards_its_reference() {
 
     // Halfway: each weight is as far from one end as from the other, half the full gap.
     let mut half = clone_policy(&tuned).expect("clone");
-    half.interpolate_towards(&reference, 0.5).expect("mix 0.5");
+    half.scale_fine_tuning(&reference, 0.5).expect("mix 0.5");
     let (to_ref, to_tuned) = (
         max_weight_gap(&half, &reference),
         max_weight_gap(&half, &tuned),
@@ -262,14 +263,28 @@ fn weight_mix_moves_a_policy_towards_its_reference() {
     assert!((to_ref - gap / 2.0).abs() < 1e-6, "{to_ref} vs {gap}/2");
     assert!((to_tuned - gap / 2.0).abs() < 1e-6, "{to_tuned} vs {gap}/2");
 
+    // Twice the fine-tuning: as far again beyond the tuned weights as they lie from the
+    // reference.
+    let mut twice = clone_policy(&tuned).expect("clone");
+    twice.scale_fine_tuning(&reference, 2.0).expect("mix 2");
+    let (to_ref, to_tuned) = (
+        max_weight_gap(&twice, &reference),
+        max_weight_gap(&twice, &tuned),
+    );
+    assert!((to_ref - 2.0 * gap).abs() < 1e-6, "{to_ref} vs 2 × {gap}");
+    assert!((to_tuned - gap).abs() < 1e-6, "{to_tuned} vs {gap}");
+
     // Nonsense is refused, and the policy is left as it was.
-    let err = half
-        .interpolate_towards(&reference, 1.5)
-        .expect_err("mix above 1");
-    assert!(err.to_string().contains("[0, 1]"), "{err}");
+    let to_ref = max_weight_gap(&half, &reference);
+    for mix in [-0.5, MAX_POLICY_MIX + 0.5] {
+        let err = half
+            .scale_fine_tuning(&reference, mix)
+            .expect_err("mix out of range");
+        assert!(err.to_string().contains("[0, 3]"), "{err}");
+    }
     let other = PolicyNet::new(&PolicyConfig::default(), Device::Cpu).expect("default shape");
     let err = half
-        .interpolate_towards(&other, 0.5)
+        .scale_fine_tuning(&other, 0.5)
         .expect_err("other shape");
     assert!(
         err.to_string().contains("policy-transformer-2x128h4"),

@@ -490,9 +490,11 @@ pub struct CycleArgs {
     /// (`trainer/MEASUREMENTS.md`).
     #[arg(long, default_value_t = CYCLE_PPO_EXCERPT)]
     pub ppo_excerpt: f64,
-    /// Share of the fine-tuning the new policy keeps, 0–1: its weights are the reference's
-    /// plus this share of the change (1 = the fine-tuned policy as it is). Part of the way
-    /// carries over to unseen songs better than the whole fine-tuning does.
+    /// How much of the fine-tuning the new policy keeps, 0–3: its weights are the
+    /// reference's plus this many times the change (1 = the fine-tuned policy as it is,
+    /// under 1 part of the way back to the reference, above 1 further along the same
+    /// direction). The default carried over to songs the policy never saw better than the
+    /// change as it is (`trainer/MEASUREMENTS.md`).
     #[arg(long, default_value_t = CYCLE_POLICY_MIX)]
     pub policy_mix: f64,
     /// Longest window of beats a DPO pair is cropped to.

@@ -64,14 +64,21 @@ impl PolicyConfig {
     }
 }
 
-/// Refuses a policy mix ([`PolicyNet::interpolate_towards`]) outside [0, 1]: below 0 it
-/// would undo the fine-tuning, above 1 extrapolate it, and neither was measured.
+/// Largest policy mix a cycle accepts ([`PolicyNet::scale_fine_tuning`]): the runs in
+/// `trainer/MEASUREMENTS.md` measured mixes up to 2.1 times the fine-tuning; far beyond
+/// that the policy is no longer near anything that was trained.
+pub const MAX_POLICY_MIX: f64 = 3.0;
+
+/// Refuses a policy mix ([`PolicyNet::scale_fine_tuning`]) outside [0, [`MAX_POLICY_MIX`]]:
+/// below 0 it would undo the fine-tuning, and far above 1 extrapolate it beyond anything
+/// measured.
 pub fn check_policy_mix(mix: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&mix) {
+    if (0.0..=MAX_POLICY_MIX).contains(&mix) {
         Ok(())
     } else {
         Err(TrainError::Config(format!(
-            "the policy mix is the share of the fine-tuning kept, in [0, 1]; got {mix}"
+            "the policy mix is the share of the fine-tuning kept, in [0, {MAX_POLICY_MIX}]; \
+             got {mix}"
         )))
     }
 }
@@ -274,16 +281,19 @@ impl PolicyNet {
         self.config.architecture()
     }
 
-    /// Weight-space interpolation towards `reference` (WiSE-FT, Wortsman et al. 2022):
-    /// every weight becomes `θ_ref + mix · (θ − θ_ref)`, so `mix = 1` keeps `self` and
-    /// `mix = 0` gives the reference back.
+    /// Scales the fine-tuning in weight space: every weight becomes
+    /// `θ_ref + mix · (θ − θ_ref)`, so `mix = 1` keeps `self`, `mix = 0` gives the
+    /// reference back, a mix under 1 interpolates towards the reference (WiSE-FT,
+    /// Wortsman et al. 2022) and one above 1 extrapolates the fine-tuning (ExPO, Zheng et
+    /// al. 2024).
     ///
-    /// Why: a policy fine-tuned on a cycle's few training songs fits them more closely
-    /// than the reference did, and on songs it never saw some of what it learned turns
-    /// against it, even by its own reward model. Part of the way between the two networks keeps
-    /// the direction of the fine-tuning and drops much of the song-specific part (figures at
-    /// [`crate::cycle::CYCLE_POLICY_MIX`]). Both networks must have the same shape.
-    pub fn interpolate_towards(&mut self, reference: &PolicyNet, mix: f64) -> Result<()> {
+    /// Why: a cycle fine-tunes on a few training songs with a KL penalty to the reference,
+    /// and the change it makes is small: at the evaluation's temperature the new policy
+    /// often decodes the same edit as the reference. Going further along the same
+    /// direction carries what it learned to songs it never saw more often than the
+    /// change as it is (figures at [`crate::cycle::CYCLE_POLICY_MIX`]). Both networks
+    /// must have the same shape.
+    pub fn scale_fine_tuning(&mut self, reference: &PolicyNet, mix: f64) -> Result<()> {
         check_policy_mix(mix)?;
         if self.config != reference.config {
             return Err(TrainError::Config(format!(
