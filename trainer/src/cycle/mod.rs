@@ -269,8 +269,8 @@ pub struct CycleConfig {
     /// PPO's excerpt augmentation: the smallest share of a song's phrases an excerpt keeps
     /// (1 = whole songs); see [`CYCLE_PPO_EXCERPT`].
     pub ppo_excerpt: f64,
-    /// Share of the fine-tuning kept, 0–1 (1 = the fine-tuned policy as it is); see
-    /// [`CYCLE_POLICY_MIX`].
+    /// How much of the fine-tuning is kept, 0–3 (1 = the fine-tuned policy as it is, above
+    /// 1 extrapolated); see [`CYCLE_POLICY_MIX`].
     pub policy_mix: f64,
     pub eval: EvalOptions,
     /// Render old/new WAVs of the held-out songs.
