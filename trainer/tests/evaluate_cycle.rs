@@ -184,7 +184,15 @@ const SMALL_CYCLE: &[&str] = &[
 fn a_small_ppo_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let songs = three_songs(dir.path());
-    let (stdout, r) = small_cycle(&songs, "ppo", dir.path(), "models", &[]);
+    // A mix other than the default 1, so that the rescaling is exercised.
+    let mix = 1.5;
+    let (stdout, r) = small_cycle(
+        &songs,
+        "ppo",
+        dir.path(),
+        "models",
+        &["--policy-mix", &mix.to_string()],
+    );
     let models = dir.path().join("models");
     assert!(stdout.contains("ppo policy"), "{stdout}");
     assert_eq!(r["algorithm"], "ppo", "{r}");
@@ -233,8 +241,7 @@ fn a_small_ppo_cycle() {
     assert_eq!(history["policy_loss"].as_array().unwrap().len(), 3);
     recut_engine::PolicyModel::load(dir.join("policy.onnx")).unwrap();
 
-    // The kept policy is the reference plus CYCLE_POLICY_MIX times PPO's change (its best step).
-    let mix = recut_trainer::cycle::CYCLE_POLICY_MIX;
+    // The kept policy is the reference plus `mix` times PPO's change (its best step).
     assert_eq!(figures["policy_mix"], mix, "{figures}");
     let load = |p: PathBuf| PolicyNet::load(&p, tch::Device::Cpu).unwrap();
     let reference = load(dir.join("reference.safetensors")).vs.variables();

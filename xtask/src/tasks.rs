@@ -88,10 +88,10 @@ const DEMO_TASTE: &str = "opening";
 /// which `recut-trainer cycle` says beside its before/after table; the models, ratings
 /// and WAVs stay under `out` (the shipped `models/` are not touched). With the song it is
 /// judged on also the one it learned from, the policy keeps the whole fine-tuning
-/// as it is (`--policy-mix 1`): the cycle's default (1.4 times the change) was measured on
-/// songs the policy never saw. Here, with the earlier default of 0.7, 30 steps made edits
-/// that lose to the reference's (`opening` score −1.723 → −1.816), the whole fine-tuning
-/// edits that win (→ 3.589).
+/// as it is (`--policy-mix 1`, the cycle's default since 2026-12-07, said here so that the
+/// demo does not follow a later default set on songs the policy never saw). Here, with the
+/// earlier default of 0.7, 30 steps made edits that lose to the reference's (`opening`
+/// score −1.723 → −1.816), the whole fine-tuning edits that win (→ 3.589).
 fn demo_cycle(song: &Path, out: &Path) -> Result<()> {
     run::run(cargo().args(["build", "--release", "-p", "recut-trainer"]))?;
     let trainer = paths::target_dir().join("release/recut-trainer");
