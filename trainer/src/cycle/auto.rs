@@ -33,7 +33,7 @@ pub const AUTO_SELECTION_SONGS: usize = 3;
 /// every fold still trains on two songs or more: two folds of the corpus's eight training
 /// songs judge six of them). The verdict pools every fold's comparisons (48 with two), so
 /// a second fold halves the variance of the trial win rates that [`auto_choice`]
-/// compares, at the price of two more fine-tunings (a cycle of 200 ratings took 154–205 s
+/// compares, at the price of two more fine-tunings (a cycle of 200 ratings took 154–231 s
 /// with two folds on a 2-core AMD EPYC, where one fold took 104 and 129 s on two of the
 /// same runs, 180 and 197 s with two).
 /// With one fold the judge missed `opening`'s DPO lead on seeds 65 and 76 (DPO led by 3
