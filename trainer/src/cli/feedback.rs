@@ -493,8 +493,8 @@ pub struct CycleArgs {
     /// How much of the fine-tuning the new policy keeps, 0–3: its weights are the
     /// reference's plus this many times the change (1 = the fine-tuned policy as it is,
     /// under 1 part of the way back to the reference, above 1 further along the same
-    /// direction). The default carried over to songs the policy never saw better than the
-    /// change as it is (`trainer/MEASUREMENTS.md`).
+    /// direction). On songs the policy never saw, 1 did better than 0.7 (the default until
+    /// 2026-12-07) and than 1.4 (`trainer/MEASUREMENTS.md`).
     #[arg(long, default_value_t = CYCLE_POLICY_MIX)]
     pub policy_mix: f64,
     /// Longest window of beats a DPO pair is cropped to.

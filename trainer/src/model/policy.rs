@@ -77,8 +77,8 @@ pub fn check_policy_mix(mix: f64) -> Result<()> {
         Ok(())
     } else {
         Err(TrainError::Config(format!(
-            "the policy mix is the share of the fine-tuning kept, in [0, {MAX_POLICY_MIX}]; \
-             got {mix}"
+            "the policy mix is how many times the fine-tuning's change is kept, in \
+             [0, {MAX_POLICY_MIX}]; got {mix}"
         )))
     }
 }
@@ -287,12 +287,12 @@ impl PolicyNet {
     /// Wortsman et al. 2022) and one above 1 extrapolates the fine-tuning (ExPO, Zheng et
     /// al. 2024).
     ///
-    /// Why: a cycle fine-tunes on a few training songs with a KL penalty to the reference,
-    /// and the change it makes is small: at the evaluation's temperature the new policy
-    /// often decodes the same edit as the reference. Going further along the same
-    /// direction carries what it learned to songs it never saw more often than the
-    /// change as it is (figures at [`crate::cycle::CYCLE_POLICY_MIX`]). Both networks
-    /// must have the same shape.
+    /// Why: a cycle fine-tunes on a few training songs, and how much of what it learned
+    /// carries over to songs it never saw depends on how far the weights moved: part of
+    /// the way back drops some of the song-specific part, further along the same direction
+    /// makes the new policy differ from the reference on more songs. Which share is best
+    /// is measured, not assumed (figures at [`crate::cycle::CYCLE_POLICY_MIX`]). Both
+    /// networks must have the same shape.
     pub fn scale_fine_tuning(&mut self, reference: &PolicyNet, mix: f64) -> Result<()> {
         check_policy_mix(mix)?;
         if self.config != reference.config {
