@@ -267,15 +267,20 @@ fn weight_mix_scales_the_fine_tuning_from_the_reference() {
     // reference.
     let mut twice = clone_policy(&tuned).expect("clone");
     twice.scale_fine_tuning(&reference, 2.0).expect("mix 2");
-    let (to_ref, to_tuned) = (
+    let (twice_to_ref, twice_to_tuned) = (
         max_weight_gap(&twice, &reference),
         max_weight_gap(&twice, &tuned),
     );
-    assert!((to_ref - 2.0 * gap).abs() < 1e-6, "{to_ref} vs 2 × {gap}");
-    assert!((to_tuned - gap).abs() < 1e-6, "{to_tuned} vs {gap}");
+    assert!(
+        (twice_to_ref - 2.0 * gap).abs() < 1e-6,
+        "{twice_to_ref} vs 2 × {gap}"
+    );
+    assert!(
+        (twice_to_tuned - gap).abs() < 1e-6,
+        "{twice_to_tuned} vs {gap}"
+    );
 
     // Nonsense is refused, and the policy is left as it was.
-    let to_ref = max_weight_gap(&half, &reference);
     for mix in [-0.5, MAX_POLICY_MIX + 0.5] {
         let err = half
             .scale_fine_tuning(&reference, mix)
