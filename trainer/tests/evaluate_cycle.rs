@@ -720,12 +720,14 @@ fn an_auto_cycle_with_too_few_songs_runs_ppo() {
 /// `auto`'s rule: PPO unless DPO's trial leads by at least `AUTO_DPO_LEAD` of the
 /// comparisons on the selection songs while beating the reference, or both trials lose
 /// fewer than `AUTO_DPO_LEAD` of them (where PPO's figures, inflated by optimising the
-/// judge, must not decide) and DPO's score gain reaches `AUTO_DPO_CEILING_MIN_GAIN`.
+/// judge, must not decide) and DPO's score gain reaches `AUTO_DPO_CEILING_MIN_GAIN`, or
+/// PPO's trial gains nothing over the reference (`AUTO_PPO_MIN_GAIN`) while DPO's gains
+/// and beats the reference clearly.
 #[test]
 fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
     use recut_trainer::cycle::{
-        AUTO_DPO_CEILING_MIN_GAIN, AUTO_DPO_LEAD, AUTO_DPO_MIN_WIN_RATE, PolicyAlgorithm,
-        TrialFigures, auto_choice,
+        AUTO_DPO_CEILING_MIN_GAIN, AUTO_DPO_LEAD, AUTO_DPO_MIN_WIN_RATE, AUTO_PPO_MIN_GAIN,
+        PolicyAlgorithm, TrialFigures, auto_choice,
     };
     let f = |win_rate, score_gain| TrialFigures {
         win_rate,
@@ -778,6 +780,27 @@ fn auto_keeps_ppo_unless_dpo_leads_clearly_or_both_are_at_the_ceiling() {
         ((1.0, 0.5), (1.0 - AUTO_DPO_LEAD, 2.0), PolicyAlgorithm::Ppo),
         // Only PPO at the ceiling (`energetic` seed 6): PPO.
         ((0.875, 0.4), (0.5, 0.3), PolicyAlgorithm::Ppo),
+        // PPO's trial scores below the reference on average though it wins more than
+        // half, DPO gains and clears the bar without a lead (`opening` seeds 87 and 92):
+        // DPO.
+        ((0.542, -0.600), (0.615, 0.318), PolicyAlgorithm::Dpo),
+        ((0.573, -0.487), (0.604, 0.154), PolicyAlgorithm::Dpo),
+        // Exactly no gain is no gain; a gain just above it keeps PPO.
+        ((0.55, AUTO_PPO_MIN_GAIN), (0.65, 0.2), PolicyAlgorithm::Dpo),
+        (
+            (0.55, AUTO_PPO_MIN_GAIN + 0.01),
+            (0.65, 0.2),
+            PolicyAlgorithm::Ppo,
+        ),
+        // PPO gains nothing, but DPO does not gain either, or does not clear the bar
+        // (`smooth` seed 86, `phrase_aware` seed 86): PPO.
+        (
+            (0.55, -0.3),
+            (0.65, AUTO_PPO_MIN_GAIN),
+            PolicyAlgorithm::Ppo,
+        ),
+        ((0.406, -0.083), (0.521, 0.023), PolicyAlgorithm::Ppo),
+        ((0.396, -0.031), (0.406, 0.128), PolicyAlgorithm::Ppo),
     ];
     for ((pw, pg), (dw, dg), want) in cases {
         assert_eq!(

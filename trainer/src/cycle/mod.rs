@@ -46,8 +46,8 @@ mod tuning;
 
 pub use auto::{
     AUTO_DPO_CEILING_MIN_GAIN, AUTO_DPO_LEAD, AUTO_DPO_MIN_WIN_RATE, AUTO_FOLDS, AUTO_MIN_SONGS,
-    AUTO_SELECTION_SONGS, AlgorithmChoice, FoldSplit, TrialFigures, TrialFold, auto_choice,
-    auto_fold_splits,
+    AUTO_PPO_MIN_GAIN, AUTO_SELECTION_SONGS, AlgorithmChoice, FoldSplit, TrialFigures, TrialFold,
+    auto_choice, auto_fold_splits,
 };
 
 use std::collections::{BTreeSet, HashMap};
