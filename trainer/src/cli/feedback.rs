@@ -432,8 +432,9 @@ pub struct CycleArgs {
     /// --auto-folds sets of three, and PPO fine-tunes on all unless DPO won at least a
     /// quarter more of the comparisons (12 of 48 with two folds) while beating the starting
     /// policy in more than 0.6 of them, or both lost fewer than a quarter and the reward
-    /// model prefers DPO's edits to the starting policy's by odds of 2 to 1 or more (then
-    /// DPO). Auto costs two more fine-tunings a fold (a cycle of 200 ratings on 2 cores:
+    /// model prefers DPO's edits to the starting policy's by odds of 2 to 1 or more, or
+    /// PPO's edits there score no higher than the starting policy's in the reward model's
+    /// eyes while DPO's score higher and beat it in more than 0.6 (then DPO). Auto costs two more fine-tunings a fold (a cycle of 200 ratings on 2 cores:
     /// 154–231 s with two folds and 104–129 s with one on an AMD EPYC; 77–122 s with one,
     /// 36 s for PPO and 40 s for DPO on an Intel Xeon). With fewer than 5 training songs
     /// auto runs PPO.
