@@ -434,10 +434,10 @@ pub struct CycleArgs {
     /// policy in more than 0.6 of them, or both lost fewer than a quarter and the reward
     /// model prefers DPO's edits to the starting policy's by odds of 2 to 1 or more, or
     /// PPO's edits there score no higher than the starting policy's in the reward model's
-    /// eyes while DPO's score higher and beat it in more than 0.6 (then DPO). Auto costs two more fine-tunings a fold (a cycle of 200 ratings on 2 cores:
-    /// 154–231 s with two folds and 104–129 s with one on an AMD EPYC; 77–122 s with one,
-    /// 36 s for PPO and 40 s for DPO on an Intel Xeon). With fewer than 5 training songs
-    /// auto runs PPO.
+    /// eyes while DPO's score higher and beat it in more than 0.6 (then DPO). Auto costs
+    /// two more fine-tunings a fold (a cycle of 200 ratings on 2 cores: 151–231 s with two
+    /// folds and 104–129 s with one on an AMD EPYC; 77–122 s with one, 36 s for PPO and
+    /// 40 s for DPO on an Intel Xeon). With fewer than 5 training songs auto runs PPO.
     /// How often each algorithm met the held-out target on the corpus: the README, and
     /// run by run `trainer/MEASUREMENTS.md`.
     #[arg(long, value_enum, default_value_t = CycleAlgorithm::Auto)]
